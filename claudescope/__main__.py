@@ -1,0 +1,5 @@
+"""``python -m claudescope`` runs the CLI."""
+
+from claudescope.cli import main
+
+main()

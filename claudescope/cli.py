@@ -1,0 +1,280 @@
+"""The ``claudescope`` command (SPEC §3).
+
+Each command resolves the configuration once (file < env < flags) and hands it to the
+component that does the work. Components are imported lazily so that the bare install
+(instrumentation only) still runs ``claudescope run`` and ``claudescope --help``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+
+from claudescope.config import Config, ConfigError, load_config
+
+app = typer.Typer(
+    help="Exact cost, caching, latency and reliability observability for Claude API calls.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+alerts_app = typer.Typer(help="Alert engine utilities.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+
+console = Console(stderr=True)
+out = Console()
+
+DataOpt = Annotated[Optional[Path], typer.Option("--data", help="Data directory (default ./claudescope-data).")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="Config file (default ./claudescope.toml).")]
+HostOpt = Annotated[Optional[str], typer.Option("--host", help="Bind address (default 127.0.0.1).")]
+PortOpt = Annotated[Optional[int], typer.Option("--port", help="OTLP/HTTP and API port (default 4318).")]
+ApiOpt = Annotated[Optional[str], typer.Option("--api", help="Collector base URL (default from config).")]
+
+
+def _config(config_file: Path | None, **overrides: Any) -> Config:
+    try:
+        return load_config(config_file, env=os.environ, overrides=overrides)
+    except ConfigError as exc:
+        console.print(f"[bold red]config error[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _missing_extra(exc: ImportError) -> typer.Exit:
+    console.print(
+        f"[bold red]{exc.name or exc}[/] is not installed: this command needs the server extra "
+        "(pip install 'claudescope[server]')."
+    )
+    return typer.Exit(3)
+
+
+@app.command()
+def collector(
+    data: DataOpt = None,
+    config: ConfigOpt = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
+    grpc_port: Annotated[Optional[int], typer.Option("--grpc-port", help="OTLP/gRPC port, 0 = off.")] = None,
+    no_alerts: Annotated[bool, typer.Option("--no-alerts", help="Do not run the alert engine.")] = False,
+) -> None:
+    """Run the OTLP collector, store, query API and alert engine."""
+    cfg = _config(config, data_dir=data, host=host, port=port, grpc_port=grpc_port)
+    try:
+        from claudescope.collector.service import run_collector
+    except ImportError as exc:
+        raise _missing_extra(exc) from None
+    run_collector(cfg, with_alerts=not no_alerts)
+
+
+@app.command()
+def dashboard(
+    api: ApiOpt = None,
+    config: ConfigOpt = None,
+    host: HostOpt = None,
+    port: Annotated[Optional[int], typer.Option("--port", help="Dashboard port (default 8501).")] = None,
+) -> None:
+    """Run the Streamlit dashboard against a collector's query API."""
+    cfg = _config(config, host=host, dashboard_port=port)
+    try:
+        from claudescope.dashboard.launch import run_dashboard
+    except ImportError as exc:
+        raise _missing_extra(exc) from None
+    raise typer.Exit(run_dashboard(api or cfg.api_url, config=cfg))
+
+
+@app.command()
+def up(
+    data: DataOpt = None,
+    config: ConfigOpt = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
+    grpc_port: Annotated[Optional[int], typer.Option("--grpc-port", help="OTLP/gRPC port, 0 = off.")] = None,
+    dashboard_port: Annotated[Optional[int], typer.Option("--dashboard-port", help="Dashboard port.")] = None,
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="Start in the background and return.")] = False,
+) -> None:
+    """Run collector + alert engine + dashboard on one data dir (Ctrl-C stops all)."""
+    cfg = _config(config, data_dir=data, host=host, port=port, grpc_port=grpc_port, dashboard_port=dashboard_port)
+    from claudescope.supervisor import run_up
+
+    raise typer.Exit(run_up(cfg, detach=detach, console=console))
+
+
+@app.command()
+def status(data: DataOpt = None, config: ConfigOpt = None) -> None:
+    """Show whether a detached `claudescope up` is running, and where."""
+    from claudescope.supervisor import show_status
+
+    raise typer.Exit(show_status(_config(config, data_dir=data), console=out))
+
+
+@app.command()
+def stop(data: DataOpt = None, config: ConfigOpt = None) -> None:
+    """Stop a detached `claudescope up`."""
+    from claudescope.supervisor import stop_detached
+
+    raise typer.Exit(stop_detached(_config(config, data_dir=data), console=console))
+
+
+@app.command()
+def demo(
+    endpoint: Annotated[Optional[str], typer.Option("--endpoint", help="Collector OTLP/HTTP base URL.")] = None,
+    calls: Annotated[int, typer.Option("--calls", help="How many calls the simulated day makes.")] = 3000,
+    seed: Annotated[int, typer.Option("--seed", help="Scenario seed (same seed, same day).")] = 7,
+    live: Annotated[bool, typer.Option("--live", help="Call the real API (needs ANTHROPIC_API_KEY).")] = False,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Parallel callers.")] = 8,
+    config: ConfigOpt = None,
+) -> None:
+    """Drive a realistic day of Claude traffic through the real SDK, instrumented."""
+    cfg = _config(config)
+    try:
+        from claudescope.demo import run_demo
+    except ImportError as exc:
+        raise _missing_extra(exc) from None
+    api_key = os.environ.get("ANTHROPIC_API_KEY") if live else None
+    if live and not api_key:
+        console.print("[bold red]--live needs ANTHROPIC_API_KEY[/]")
+        raise typer.Exit(2)
+    summary = run_demo(
+        endpoint=endpoint or cfg.api_url,
+        calls=calls,
+        seed=seed,
+        live_api_key=api_key,
+        concurrency=concurrency,
+        console=console,
+    )
+    out.print(summary)
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="A single SELECT / WITH statement.")],
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    api: ApiOpt = None,
+    data: DataOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Read-only SQL against the store, printed as a table."""
+    cfg = _config(config, data_dir=data)
+    try:
+        from claudescope.collector.sqlcli import run_sql
+    except ImportError as exc:
+        raise _missing_extra(exc) from None
+    raise typer.Exit(run_sql(query, fmt=fmt, api_url=api, config=cfg, out=out, err=console))
+
+
+@app.command()
+def prices(
+    model: Annotated[Optional[str], typer.Argument(help="Show one model (any id form).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Show the price table (built-in plus overrides from claudescope.toml)."""
+    cfg = _config(config)
+    from claudescope.pricing import print_prices
+
+    raise typer.Exit(print_prices(cfg.pricing, model=model, out=out))
+
+
+@app.command()
+def reprice(
+    since: Annotated[Optional[str], typer.Option("--since", help="Only calls on or after this date/time (UTC).")] = None,
+    data: DataOpt = None,
+    config: ConfigOpt = None,
+    api: ApiOpt = None,
+) -> None:
+    """Recompute stored costs with the current price table and report the difference."""
+    cfg = _config(config, data_dir=data)
+    try:
+        from claudescope.collector.admin import reprice as do_reprice
+    except ImportError as exc:
+        raise _missing_extra(exc) from None
+    raise typer.Exit(do_reprice(cfg, since=since, api_url=api, out=out))
+
+
+@app.command()
+def export(
+    parquet: Annotated[Path, typer.Option("--parquet", help="Target directory (hive-partitioned by date).")],
+    data: DataOpt = None,
+    config: ConfigOpt = None,
+    api: ApiOpt = None,
+) -> None:
+    """Write a hive-partitioned Parquet copy of the store for other engines."""
+    cfg = _config(config, data_dir=data)
+    try:
+        from claudescope.collector.admin import export_parquet
+    except ImportError as exc:
+        raise _missing_extra(exc) from None
+    raise typer.Exit(export_parquet(cfg, parquet, api_url=api, out=out))
+
+
+@app.command()
+def backup(
+    target: Annotated[Path, typer.Argument(help="Directory to write the backup into.")],
+    data: DataOpt = None,
+    config: ConfigOpt = None,
+    api: ApiOpt = None,
+) -> None:
+    """Consistent backup of the store, safe while ingest runs."""
+    cfg = _config(config, data_dir=data)
+    try:
+        from claudescope.collector.admin import backup as do_backup
+    except ImportError as exc:
+        raise _missing_extra(exc) from None
+    raise typer.Exit(do_backup(cfg, target, api_url=api, out=out))
+
+
+@app.command()
+def restore(
+    source: Annotated[Path, typer.Argument(help="A directory written by `claudescope backup`.")],
+    data: DataOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Restore a backup into the data directory (the collector must be stopped)."""
+    cfg = _config(config, data_dir=data)
+    try:
+        from claudescope.collector.admin import restore as do_restore
+    except ImportError as exc:
+        raise _missing_extra(exc) from None
+    raise typer.Exit(do_restore(cfg, source, out=out))
+
+
+@alerts_app.command("test")
+def alerts_test(config: ConfigOpt = None) -> None:
+    """Send a test notification to every configured channel and report each result."""
+    cfg = _config(config)
+    try:
+        from claudescope.alerts.delivery import send_test
+    except ImportError as exc:
+        raise _missing_extra(exc) from None
+    raise typer.Exit(send_test(cfg, out=out))
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def run(
+    ctx: typer.Context,
+    endpoint: Annotated[Optional[str], typer.Option("--endpoint", help="Collector OTLP/HTTP base URL.")] = None,
+    service_name: Annotated[Optional[str], typer.Option("--service-name", help="OTel service.name.")] = None,
+) -> None:
+    """Run a Python program with Claude calls instrumented: claudescope run -- python app.py."""
+    from claudescope.instrument.launcher import run_instrumented
+
+    if not ctx.args:
+        console.print("usage: claudescope run [--endpoint URL] -- python app.py ...")
+        raise typer.Exit(2)
+    cfg = _config(None)
+    raise typer.Exit(
+        run_instrumented(list(ctx.args), endpoint=endpoint or cfg.api_url, service_name=service_name, env=os.environ)
+    )
+
+
+def main() -> None:
+    """Console entry point."""
+    app(prog_name="claudescope")
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)

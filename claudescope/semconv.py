@@ -1,0 +1,92 @@
+"""Every span attribute name claudescope emits or reads, in one place (stdlib only).
+
+The instrumentation writes these names; the collector reads them (plus the aliases other
+producers use, which live in the collector's alias table). Names follow the OpenTelemetry
+GenAI semantic conventions where one exists, the Anthropic SDK's own tracer where it already
+named a fact (so our spans and the SDK's agree), and ``claudescope.*`` for the rest.
+"""
+
+from __future__ import annotations
+
+# --- GenAI semantic conventions -------------------------------------------------------
+GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
+GEN_AI_SYSTEM = "gen_ai.system"  # deprecated alias of provider.name, read only
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+GEN_AI_REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
+GEN_AI_REQUEST_STREAM = "gen_ai.request.stream"
+GEN_AI_RESPONSE_ID = "gen_ai.response.id"
+GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
+GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"  # seconds
+# Sum of uncached input, cache reads and cache writes, as the convention requires.
+GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS = "gen_ai.usage.cache_write.input_tokens"
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"  # older name
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
+GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
+GEN_AI_PROMPT_VERSION = "gen_ai.prompt.version"
+GEN_AI_SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
+GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
+GEN_AI_TOOL_DEFINITIONS = "gen_ai.tool.definitions"
+
+ERROR_TYPE = "error.type"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+HTTP_RESPONSE_STATUS_CODE = "http.response.status_code"
+HTTP_REQUEST_RESEND_COUNT = "http.request.resend_count"  # retries beyond the first attempt
+USER_ID = "user.id"
+SERVICE_NAME = "service.name"  # resource attribute
+
+# --- Names the Anthropic SDK's own tracer already uses (we emit the same) -------------
+ANTHROPIC_REQUEST_ID = "anthropic.request.id"
+ANTHROPIC_STOP_REASON = "anthropic.message.stop_reason"
+ANTHROPIC_CACHE_WRITE_5M = "anthropic.usage.cache_creation.ephemeral_5m_input_tokens"
+ANTHROPIC_CACHE_WRITE_1H = "anthropic.usage.cache_creation.ephemeral_1h_input_tokens"
+ANTHROPIC_REQUEST_SERVICE_TIER = "anthropic.request.service_tier"
+ANTHROPIC_RESPONSE_SERVICE_TIER = "anthropic.response.service_tier"
+
+# --- claudescope additions: usage facts the conventions lack -------------------------
+# Anthropic's raw usage.input_tokens (uncached only), so the collector never has to derive it.
+CS_UNCACHED_INPUT_TOKENS = "claudescope.usage.uncached_input_tokens"
+CS_INFERENCE_GEO = "claudescope.usage.inference_geo"
+CS_SPEED = "claudescope.usage.speed"
+CS_WEB_SEARCH_REQUESTS = "claudescope.usage.web_search_requests"
+CS_WEB_FETCH_REQUESTS = "claudescope.usage.web_fetch_requests"
+CS_USAGE_INCOMPLETE = "claudescope.usage.incomplete"  # stream cut before message_delta
+
+# Attribution (SPEC §2). user_id is also written as the standard user.id.
+CS_USER_ID = "claudescope.user_id"
+CS_FEATURE = "claudescope.feature"
+CS_PROMPT_VERSION = "claudescope.prompt_version"
+CS_EXTRA_PREFIX = "claudescope.attr."  # claudescope.attr.<key> for extra attribution keys
+
+# Operation detail
+CS_OPERATION = "claudescope.operation"  # chat, count_tokens, batch_create, batch_result, ...
+CS_BATCH_ID = "claudescope.batch.id"
+CS_BATCH_CUSTOM_ID = "claudescope.batch.custom_id"
+
+# Prompt-cache insight without content
+CS_PREFIX_HASH = "claudescope.cache.prefix_hash"
+CS_PREFIX_TOKENS = "claudescope.cache.prefix_tokens"
+CS_PREFIX_HAS_BREAKPOINT = "claudescope.cache.has_breakpoint"
+CS_CACHE_TTL = "claudescope.cache.ttl"
+
+# Rate-limit headroom of the last response (anthropic-ratelimit-* headers)
+CS_RATELIMIT_PREFIX = "claudescope.ratelimit."  # + requests.limit, tokens.remaining, ...
+
+# Per-attempt span events
+CS_ATTEMPT_EVENT = "claudescope.attempt"
+CS_ATTEMPT_NUMBER = "claudescope.attempt.number"
+CS_ATTEMPT_STATUS = "claudescope.attempt.http_status"
+CS_ATTEMPT_ERROR_TYPE = "claudescope.attempt.error_type"
+CS_ATTEMPT_RETRY_AFTER = "claudescope.attempt.retry_after_s"
+CS_ATTEMPT_DURATION_MS = "claudescope.attempt.duration_ms"
+CS_ATTEMPT_REQUEST_ID = "claudescope.attempt.request_id"
+
+# Instrumentation scope name of claudescope's tracer (the collector uses it to set `source`).
+INSTRUMENTATION_SCOPE = "claudescope.instrument"
+ANTHROPIC_SDK_SCOPE = "com.anthropic.sdk.python"
