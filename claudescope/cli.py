@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from claudescope.config import Config, ConfigError, load_config
+from claudescope.logs import configure_logging
 
 app = typer.Typer(
     help="Exact cost, caching, latency and reliability observability for Claude API calls.",
@@ -63,6 +64,7 @@ def collector(
 ) -> None:
     """Run the OTLP collector, store, query API and alert engine."""
     cfg = _config(config, data_dir=data, host=host, port=port, grpc_port=grpc_port)
+    configure_logging(cfg.log_format)
     try:
         from claudescope.collector.service import run_collector
     except ImportError as exc:
@@ -95,12 +97,14 @@ def up(
     grpc_port: Annotated[Optional[int], typer.Option("--grpc-port", help="OTLP/gRPC port, 0 = off.")] = None,
     dashboard_port: Annotated[Optional[int], typer.Option("--dashboard-port", help="Dashboard port.")] = None,
     detach: Annotated[bool, typer.Option("--detach", "-d", help="Start in the background and return.")] = False,
+    with_demo: Annotated[bool, typer.Option("--demo", help="Once up, drive a day of demo traffic into it.")] = False,
+    demo_calls: Annotated[int, typer.Option("--demo-calls", help="Calls the demo day makes.")] = 3000,
 ) -> None:
     """Run collector + alert engine + dashboard on one data dir (Ctrl-C stops all)."""
     cfg = _config(config, data_dir=data, host=host, port=port, grpc_port=grpc_port, dashboard_port=dashboard_port)
     from claudescope.supervisor import run_up
 
-    raise typer.Exit(run_up(cfg, detach=detach, console=console))
+    raise typer.Exit(run_up(cfg, detach=detach, console=console, demo_calls=demo_calls if with_demo else 0))
 
 
 @app.command()

@@ -1,0 +1,287 @@
+"""``claudescope up``: run collector (+ alert engine) and dashboard as child processes.
+
+The children are the same commands a user could run by hand (``claudescope collector`` and
+``claudescope dashboard``), so the compose stack, the tests and ``up`` exercise one code path.
+In the foreground, Ctrl-C or SIGTERM stops both; if one dies the other is stopped too. With
+``--detach`` the children keep running and ``status`` / ``stop`` find them through a small
+state file in the data directory.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from claudescope.config import Config
+
+STATE_FILE = "up.json"
+_START_TIMEOUT_S = 60.0
+_STOP_GRACE_S = 10.0
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    """One supervised process and the URL that says it is healthy."""
+
+    name: str
+    pid: int
+    health_url: str
+
+
+def run_up(config: Config, *, detach: bool, console: Console, demo_calls: int = 0) -> int:
+    """Start collector and dashboard, print where they are, and supervise them.
+
+    With ``demo_calls`` > 0, a demo day of that many calls is driven into the collector once
+    both are healthy. Returns the exit code: 0 after a clean stop, 1 if a child failed.
+    """
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    if _running_children(config):
+        console.print(f"[yellow]already running[/] for {config.data_dir} (see `claudescope status`)")
+        return 1
+    procs: list[tuple[Child, subprocess.Popen[bytes]]] = []
+    try:
+        for name, argv, health in _plan(config):
+            proc = _spawn(argv, config.data_dir / f"{name}.log", detach=detach)
+            child = Child(name, proc.pid, health)
+            procs.append((child, proc))
+            if not _wait_healthy(child, proc):
+                console.print(f"[bold red]{name} did not start[/]; see {config.data_dir / (name + '.log')}")
+                _stop_all([p for _, p in procs])
+                return 1
+    except KeyboardInterrupt:
+        _stop_all([p for _, p in procs])
+        return 130
+    console.print(_where_panel(config, detach=detach))
+    if demo_calls > 0 and not _run_demo(config, demo_calls, console):
+        _stop_all([p for _, p in procs])
+        return 1
+    if detach:
+        _write_state(config, [c for c, _ in procs])
+        return 0
+    return _supervise(procs, console)
+
+
+def show_status(config: Config, *, console: Console) -> int:
+    """Print the state of a detached ``up``; exit code 0 when everything is healthy."""
+    children = _read_state(config)
+    if not children:
+        console.print(f"not running (no {STATE_FILE} in {config.data_dir})")
+        return 3
+    table = Table("process", "pid", "alive", "healthy", "address")
+    healthy_all = True
+    for child in children:
+        alive = _alive(child.pid)
+        healthy = alive and _healthy(child.health_url)
+        healthy_all &= healthy
+        table.add_row(child.name, str(child.pid), _yes(alive), _yes(healthy), child.health_url.rsplit("/", 1)[0])
+    console.print(table)
+    return 0 if healthy_all else 1
+
+
+def stop_detached(config: Config, *, console: Console) -> int:
+    """Stop the processes of a detached ``up`` and remove its state file."""
+    children = _read_state(config)
+    if not children:
+        console.print(f"not running (no {STATE_FILE} in {config.data_dir})")
+        return 0
+    for child in children:
+        _signal_group(child.pid, signal.SIGTERM)
+    deadline = time.monotonic() + _STOP_GRACE_S
+    while time.monotonic() < deadline and any(_alive(c.pid) for c in children):
+        time.sleep(0.1)
+    for child in children:
+        if _alive(child.pid):
+            _signal_group(child.pid, signal.SIGKILL)
+    (config.data_dir / STATE_FILE).unlink(missing_ok=True)
+    console.print("stopped " + ", ".join(f"{c.name} ({c.pid})" for c in children))
+    return 0
+
+
+def _plan(config: Config) -> list[tuple[str, list[str], str]]:
+    base = [sys.executable, "-m", "claudescope"]
+    common = ["--config", str(config.config_file)] if config.config_file else []
+    collector = [
+        *base, "collector", "--data", str(config.data_dir), "--host", config.host,
+        "--port", str(config.port), "--grpc-port", str(config.grpc_port), *common,
+    ]
+    dashboard = [
+        *base, "dashboard", "--api", config.api_url, "--host", config.host,
+        "--port", str(config.dashboard_port), *common,
+    ]
+    dash_host = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host
+    return [
+        ("collector", collector, f"{config.api_url}/healthz"),
+        ("dashboard", dashboard, f"http://{dash_host}:{config.dashboard_port}/_stcore/health"),
+    ]
+
+
+def _spawn(argv: Sequence[str], log_path: Path, *, detach: bool) -> subprocess.Popen[bytes]:
+    log = open(log_path, "ab")  # noqa: SIM115 - the child owns the descriptor from here on
+    try:
+        return subprocess.Popen(
+            list(argv),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            # Own process group so Ctrl-C reaches us only and we stop children in order.
+            start_new_session=True,
+            preexec_fn=None if detach else _die_with_parent,
+        )
+    finally:
+        log.close()
+
+
+def _die_with_parent() -> None:
+    # Linux only: if `up` is SIGKILLed its children get SIGTERM instead of becoming orphans.
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+def _wait_healthy(child: Child, proc: subprocess.Popen[bytes]) -> bool:
+    deadline = time.monotonic() + _START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        if _healthy(child.health_url):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback health URL
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _supervise(procs: list[tuple[Child, subprocess.Popen[bytes]]], console: Console) -> int:
+    stop_requested = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    failed: Child | None = None
+    while not stop_requested and failed is None:
+        for child, proc in procs:
+            if proc.poll() is not None:
+                failed = child
+        time.sleep(0.2)
+    if failed is not None:
+        console.print(f"[bold red]{failed.name} exited[/]; stopping the rest")
+    else:
+        console.print("stopping ...")
+    _stop_all([p for _, p in procs])
+    console.print("stopped")
+    return 1 if failed is not None else 0
+
+
+def _stop_all(procs: Sequence[subprocess.Popen[bytes]]) -> None:
+    # Dashboard first so no query lands on a collector that is closing its store.
+    for proc in reversed(procs):
+        if proc.poll() is None:
+            _signal_group(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + _STOP_GRACE_S
+    for proc in reversed(procs):
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is not alive
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _write_state(config: Config, children: Sequence[Child]) -> None:
+    payload = {"children": [asdict(c) for c in children]}
+    (config.data_dir / STATE_FILE).write_text(json.dumps(payload, indent=2), encoding="utf-8")
+
+
+def _read_state(config: Config) -> list[Child]:
+    path = config.data_dir / STATE_FILE
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        return [Child(**c) for c in payload["children"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def _running_children(config: Config) -> bool:
+    return any(_alive(c.pid) for c in _read_state(config))
+
+
+def _run_demo(config: Config, calls: int, console: Console) -> bool:
+    from claudescope.demo import run_demo
+
+    try:
+        summary = run_demo(
+            endpoint=config.api_url, calls=calls, seed=7, live_api_key=None, concurrency=8, console=console
+        )
+    except KeyboardInterrupt:
+        return False
+    console.print(summary)
+    dash_host = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host
+    console.print(f"[bold green]demo day loaded[/]: open http://{dash_host}:{config.dashboard_port}")
+    return True
+
+
+def _yes(flag: bool) -> str:
+    return "[green]yes[/]" if flag else "[red]no[/]"
+
+
+def _where_panel(config: Config, *, detach: bool) -> Panel:
+    dash_host = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host
+    grpc = f"{dash_host}:{config.grpc_port}" if config.grpc_port else "off"
+    lines = [
+        f"[bold]dashboard[/]      http://{dash_host}:{config.dashboard_port}",
+        f"[bold]OTLP/HTTP[/]      {config.api_url}  (POST /v1/traces)",
+        f"[bold]OTLP/gRPC[/]      {grpc}",
+        f"[bold]query API[/]      {config.api_url}/api/v1/query   metrics: {config.api_url}/metrics",
+        f"[bold]data[/]           {config.data_dir.resolve()}  (logs: collector.log, dashboard.log)",
+        f"[bold]config[/]         {config.config_file or '(defaults; create claudescope.toml to set budgets and alerts)'}",
+        "",
+        f"demo traffic:   claudescope demo --endpoint {config.api_url}",
+        f"your app:       claudescope run --endpoint {config.api_url} -- python app.py",
+        "stop:           " + ("claudescope stop" if detach else "Ctrl-C"),
+    ]
+    return Panel("\n".join(lines), title="claudescope is up", border_style="green")

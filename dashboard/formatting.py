@@ -1,0 +1,59 @@
+"""How numbers look: money, tokens, durations, rates. Pure functions, exact for money."""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_UP, Decimal
+
+MISSING = "—"
+
+
+def money(value: Decimal | float | int | str | None) -> str:
+    """``$1,234.56``; sub-cent amounts keep their significant digits (``$0.000375``)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    sign = "-" if amount < 0 else ""
+    amount = abs(amount)
+    if amount == 0:
+        return "$0.00"
+    if amount >= Decimal("0.01"):
+        return f"{sign}${amount.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,}"
+    # Sub-cent: show three significant digits so a per-call price is still readable.
+    exponent = amount.adjusted() - 2
+    text = format(amount.quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_UP), "f")
+    return f"{sign}${text.rstrip('0').rstrip('.') if '.' in text else text}"
+
+
+def tokens(value: int | float | None) -> str:
+    """``950``, ``12.3K``, ``1.2M``, ``3.4B``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    number = float(value)
+    for threshold, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(number) >= threshold:
+            return f"{number / threshold:.1f}{suffix}"
+    return f"{int(number):,}"
+
+
+def count(value: int | float | None) -> str:
+    """An exact count with thousands separators."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    return f"{int(value):,}"
+
+
+def ms(value: float | None) -> str:
+    """``850 ms`` below ten seconds as milliseconds, ``12.3 s`` above."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    if value >= 10_000:
+        return f"{value / 1000:.1f} s"
+    return f"{value:,.0f} ms"
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    """A ratio in [0, 1] as a percentage."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    return f"{value * 100:.{digits}f}%"
