@@ -130,8 +130,17 @@ class Config:
     @property
     def api_url(self) -> str:
         """Base URL of this configuration's collector."""
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{self._reachable_host}:{self.port}"
+
+    @property
+    def dashboard_url(self) -> str:
+        """Base URL of this configuration's dashboard."""
+        return f"http://{self._reachable_host}:{self.dashboard_port}"
+
+    @property
+    def _reachable_host(self) -> str:
+        # A wildcard bind address is not something a client can connect to.
+        return "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
 
 
 # Top-level options settable as CLI flags, CLAUDESCOPE_<NAME> env vars and [server] keys.
@@ -175,8 +184,21 @@ def load_config(
     if path is not None:
         config = _apply_file(config, path)
     config = _apply_scalars(config, _env_values(env), source="environment")
+    config = _apply_env_notify(config, env)
     config = _apply_scalars(config, {k: v for k, v in (overrides or {}).items() if v is not None}, source="command line")
     return config
+
+
+def _apply_env_notify(config: Config, env: Mapping[str, str]) -> Config:
+    """``CLAUDESCOPE_NOTIFY_URLS``: whitespace-separated apprise URLs, replacing ``[notify] urls``.
+
+    Notify URLs carry credentials (webhook tokens, SMTP passwords), so deployments keep them
+    in an env file (compose/claudescope.env) rather than in a committed config file.
+    """
+    raw = env.get(ENV_PREFIX + "NOTIFY_URLS", "")
+    if not raw.strip():
+        return config
+    return replace(config, notify=replace(config.notify, urls=tuple(raw.split())))
 
 
 def _env_values(env: Mapping[str, str]) -> dict[str, str]:

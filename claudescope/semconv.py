@@ -90,3 +90,22 @@ CS_ATTEMPT_REQUEST_ID = "claudescope.attempt.request_id"
 # Instrumentation scope name of claudescope's tracer (the collector uses it to set `source`).
 INSTRUMENTATION_SCOPE = "claudescope.instrument"
 ANTHROPIC_SDK_SCOPE = "com.anthropic.sdk.python"
+
+# --- Added by the instrumentation (never rename the names above) ----------------------
+GEN_AI_TOKEN_TYPE = "gen_ai.token.type"  # metric attribute: input / output
+CS_STREAM_END = "claudescope.stream.end"  # how a stream span ended: read, closed, abandoned, failed
+CS_RAW_RESPONSE = "claudescope.raw_response"  # called through with_raw/with_streaming_response
+CS_CAPTURE_TRUNCATED = "claudescope.content.truncated"  # captured content hit the size cap
+CS_BATCH_RESULT_TYPE = "claudescope.batch.result_type"  # succeeded / errored / canceled / expired
+ANTHROPIC_BETA = "anthropic.beta"
+
+# Metric names (GenAI conventions, then claudescope's cost-free counters)
+METRIC_TOKEN_USAGE = "gen_ai.client.token.usage"
+METRIC_OPERATION_DURATION = "gen_ai.client.operation.duration"
+METRIC_TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
+METRIC_CALLS = "claudescope.calls"
+METRIC_ERRORS = "claudescope.errors"
+METRIC_RETRIES = "claudescope.retries"
+METRIC_CACHE_READ_TOKENS = "claudescope.cache.read_tokens"
+METRIC_CACHE_WRITE_TOKENS = "claudescope.cache.write_tokens"
+METRIC_MAX_TOKENS_STOPS = "claudescope.max_tokens_stops"

@@ -40,6 +40,7 @@ class Child:
 
     name: str
     pid: int
+    url: str
     health_url: str
 
 
@@ -55,9 +56,9 @@ def run_up(config: Config, *, detach: bool, console: Console, demo_calls: int = 
         return 1
     procs: list[tuple[Child, subprocess.Popen[bytes]]] = []
     try:
-        for name, argv, health in _plan(config):
+        for name, argv, url, health in _plan(config):
             proc = _spawn(argv, config.data_dir / f"{name}.log", detach=detach)
-            child = Child(name, proc.pid, health)
+            child = Child(name, proc.pid, url, url + health)
             procs.append((child, proc))
             if not _wait_healthy(child, proc):
                 console.print(f"[bold red]{name} did not start[/]; see {config.data_dir / (name + '.log')}")
@@ -88,7 +89,7 @@ def show_status(config: Config, *, console: Console) -> int:
         alive = _alive(child.pid)
         healthy = alive and _healthy(child.health_url)
         healthy_all &= healthy
-        table.add_row(child.name, str(child.pid), _yes(alive), _yes(healthy), child.health_url.rsplit("/", 1)[0])
+        table.add_row(child.name, str(child.pid), _yes(alive), _yes(healthy), child.url)
     console.print(table)
     return 0 if healthy_all else 1
 
@@ -112,7 +113,8 @@ def stop_detached(config: Config, *, console: Console) -> int:
     return 0
 
 
-def _plan(config: Config) -> list[tuple[str, list[str], str]]:
+def _plan(config: Config) -> list[tuple[str, list[str], str, str]]:
+    """(name, argv, base URL, health path) of each child, in start order."""
     base = [sys.executable, "-m", "claudescope"]
     common = ["--config", str(config.config_file)] if config.config_file else []
     collector = [
@@ -123,10 +125,9 @@ def _plan(config: Config) -> list[tuple[str, list[str], str]]:
         *base, "dashboard", "--api", config.api_url, "--host", config.host,
         "--port", str(config.dashboard_port), *common,
     ]
-    dash_host = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host
     return [
-        ("collector", collector, f"{config.api_url}/healthz"),
-        ("dashboard", dashboard, f"http://{dash_host}:{config.dashboard_port}/_stcore/health"),
+        ("collector", collector, config.api_url, "/healthz"),
+        ("dashboard", dashboard, config.dashboard_url, "/_stcore/health"),
     ]
 
 
@@ -260,8 +261,7 @@ def _run_demo(config: Config, calls: int, console: Console) -> bool:
     except KeyboardInterrupt:
         return False
     console.print(summary)
-    dash_host = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host
-    console.print(f"[bold green]demo day loaded[/]: open http://{dash_host}:{config.dashboard_port}")
+    console.print(f"[bold green]demo day loaded[/]: open {config.dashboard_url}")
     return True
 
 
@@ -270,10 +270,9 @@ def _yes(flag: bool) -> str:
 
 
 def _where_panel(config: Config, *, detach: bool) -> Panel:
-    dash_host = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host
-    grpc = f"{dash_host}:{config.grpc_port}" if config.grpc_port else "off"
+    grpc = f"{config.api_url.rsplit(':', 1)[0]}:{config.grpc_port}" if config.grpc_port else "off"
     lines = [
-        f"[bold]dashboard[/]      http://{dash_host}:{config.dashboard_port}",
+        f"[bold]dashboard[/]      {config.dashboard_url}",
         f"[bold]OTLP/HTTP[/]      {config.api_url}  (POST /v1/traces)",
         f"[bold]OTLP/gRPC[/]      {grpc}",
         f"[bold]query API[/]      {config.api_url}/api/v1/query   metrics: {config.api_url}/metrics",

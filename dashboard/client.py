@@ -7,6 +7,7 @@ DECIMAL money exact and timestamps typed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import urllib.error
 import urllib.request
@@ -38,6 +39,12 @@ class QueryClient:
         if not urls:
             raise QueryError("no collector URL given (--api)")
         return cls(urls=urls, token=token, timeout_s=timeout_s)
+
+    @property
+    def cache_key(self) -> str:
+        """Identifies what this client can see (shards + a digest of the token) for result caches."""
+        digest = hashlib.sha256((self.token or "").encode()).hexdigest()[:16]
+        return f"{','.join(self.urls)}#{digest}"
 
     def query(self, sql: str) -> list[pa.Table]:
         """Run ``sql`` on every shard (in parallel) and return their answers in shard order."""

@@ -8,8 +8,11 @@ from decimal import ROUND_HALF_UP, Decimal
 MISSING = "—"
 
 
-def money(value: Decimal | float | int | str | None) -> str:
-    """``$1,234.56``; sub-cent amounts keep their significant digits (``$0.000375``)."""
+def money(value: Decimal | float | int | str | None, *, precise: bool = False) -> str:
+    """``$1,234.56``; sub-cent amounts keep three significant digits (``$0.000375``).
+
+    ``precise`` keeps three significant digits below one dollar too (unit costs: ``$0.0413``).
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return MISSING
     amount = value if isinstance(value, Decimal) else Decimal(str(value))
@@ -17,9 +20,9 @@ def money(value: Decimal | float | int | str | None) -> str:
     amount = abs(amount)
     if amount == 0:
         return "$0.00"
-    if amount >= Decimal("0.01"):
+    if amount >= (Decimal(1) if precise else Decimal("0.01")):
         return f"{sign}${amount.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,}"
-    # Sub-cent: show three significant digits so a per-call price is still readable.
+    # Small amounts: three significant digits, so a per-call price is still readable.
     exponent = amount.adjusted() - 2
     text = format(amount.quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_UP), "f")
     return f"{sign}${text.rstrip('0').rstrip('.') if '.' in text else text}"
@@ -44,9 +47,13 @@ def count(value: int | float | None) -> str:
 
 
 def ms(value: float | None) -> str:
-    """``850 ms`` below ten seconds as milliseconds, ``12.3 s`` above."""
+    """``850 ms`` below ten seconds, then ``12.3 s``, ``4.2 min``, ``3.1 h``."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return MISSING
+    if value >= 7_200_000:
+        return f"{value / 3_600_000:,.1f} h"
+    if value >= 120_000:
+        return f"{value / 60_000:.1f} min"
     if value >= 10_000:
         return f"{value / 1000:.1f} s"
     return f"{value:,.0f} ms"

@@ -1,4 +1,4 @@
--- The calls store. @CALL_COLUMNS@ expands to the column list of claudescope.schema.CALL_COLUMNS,
+-- The calls store. The CALL_COLUMNS placeholder expands to claudescope.schema.CALL_COLUMNS,
 -- the single definition of the calls model; the bookkeeping columns after it are the collector's.
 CREATE TABLE call_spans (
     @CALL_COLUMNS@,

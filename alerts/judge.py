@@ -1,0 +1,162 @@
+"""Turn measured rows into verdicts: is each series fine, or how far past its threshold?
+
+Pure functions: one per kind family, each taking the rows :func:`claudescope.alerts.sql.measure`
+returned and the evaluation time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from claudescope.alerts.durations import format_duration
+from claudescope.alerts.rules import Rule, Verdict
+
+Row = Mapping[str, Any]
+
+
+def judge(rule: Rule, rows: Sequence[Row], now: datetime, period_end: datetime | None = None) -> list[Verdict]:
+    """One verdict per measured series of ``rule`` (series without data are not listed)."""
+    fn = _JUDGES.get(rule.kind, _rate)
+    verdicts = []
+    for row in rows:
+        verdict = fn(rule, row, now, period_end)
+        if verdict is not None:
+            verdicts.append(verdict)
+    return verdicts
+
+
+def money(value: Decimal | float) -> str:
+    """USD for people: cents above a dollar, four decimals below."""
+    amount = Decimal(str(value))
+    return f"${amount:,.2f}" if abs(amount) >= 1 else f"${amount:.4f}"
+
+
+def _where(rule: Rule, key: str) -> str:
+    return f" [{rule.group_by}={key}]" if rule.group_by else ""
+
+
+def _verdict(rule: Rule, row: Row, level: int, value: float, summary: str, **details: Any) -> Verdict:
+    base = {"kind": rule.kind, "key": row["key"], "group_by": rule.group_by, "calls": int(row.get("n") or 0),
+            "value": value, "threshold": rule.threshold, "level": level,
+            "window": format_duration(rule.window) if rule.window else None}
+    return Verdict(key=str(row["key"]), level=level, value=value, threshold=rule.threshold,
+                   summary=summary, details={**base, **details})
+
+
+def _budget(rule: Rule, row: Row, now: datetime, period_end: datetime | None) -> Verdict:
+    budget: Decimal = rule.params["budget_usd"]
+    spent = Decimal(str(row["spent"]))
+    ratio = spent / budget
+    crossed = [lvl for lvl in rule.params["levels"] if ratio >= Decimal(str(lvl))]
+    level = len(crossed)
+    period = "daily" if rule.params["period"] == "day" else "monthly"
+    mark = f", crossed {crossed[-1]:.0%}" if crossed else ""
+    summary = (f"{rule.name}: spend {money(spent)} is {ratio:.0%} of the {money(budget)} {period} budget"
+               f"{mark}{_where(rule, row['key'])}")
+    return _verdict(rule, row, level, float(ratio), summary, spent_usd=str(spent), budget_usd=str(budget),
+                    crossed=crossed[-1] if crossed else None, period=rule.params["period"])
+
+
+def _burn(rule: Rule, row: Row, now: datetime, period_end: datetime | None) -> Verdict:
+    budget: Decimal = rule.params["budget_usd"]
+    spent = Decimal(str(row["spent"]))
+    assert period_end is not None
+    remaining_s = Decimal(str(max((period_end - now).total_seconds(), 0.0)))
+    projections = []
+    for i, window in enumerate(rule.params["windows"]):
+        rate = Decimal(str(row[f"w{i}"])) / Decimal(str(window.total_seconds()))
+        projections.append(spent + rate * remaining_s)
+    worst_case = min(projections)  # every window must agree (multi-window burn rate)
+    limit = budget * Decimal(str(rule.threshold))
+    level = 1 if worst_case > limit and spent > 0 else 0
+    windows = "/".join(format_duration(w) for w in rule.params["windows"])
+    summary = (f"{rule.name}: at the last {windows} pace, spend will reach {money(worst_case)} by the end of the "
+               f"{rule.params['period']}, over the {money(budget)} budget{_where(rule, row['key'])}" if level else
+               f"{rule.name}: projected {money(worst_case)} of {money(budget)}{_where(rule, row['key'])}")
+    return _verdict(rule, row, level, float(worst_case / budget), summary, spent_usd=str(spent),
+                    budget_usd=str(budget), projected_usd=[str(p.quantize(Decimal('0.000000001'))) for p in projections],
+                    windows=windows, period=rule.params["period"])
+
+
+def _rate(rule: Rule, row: Row, now: datetime, period_end: datetime | None) -> Verdict:
+    n, hits = int(row["n"]), int(row["hits"])
+    rate = hits / n if n else 0.0
+    critical = row["key"] in rule.params.get("critical_features", ())
+    what = _HIT_WORDS.get(rule.kind) or f"stopped with {rule.params.get('stop_reason')}"
+    if rule.kind == "error_rate":
+        what = f"failed with {rule.params['error']}" if rule.params["error"] != "any" else "failed"
+    if rule.kind == "unpriced_model":
+        level = 1 if hits > 0 else 0
+        summary = f"{rule.name}: {hits} calls to {row['key']} have no price; add it under [prices]"
+        return _verdict(rule, row, level, float(hits), summary, hits=hits)
+    level = 1 if (critical and hits > 0) or (n >= rule.params.get("min_calls", 1) and hits and rate >= rule.threshold) else 0
+    why = " (critical feature: any occurrence alerts)" if critical and hits else f", threshold {rule.threshold:.0%}"
+    summary = (f"{rule.name}: {rate:.1%} of calls ({hits} of {n}) {what} in the last "
+               f"{format_duration(rule.window)}{why}{_where(rule, row['key'])}")
+    return _verdict(rule, row, level, rate, summary, hits=hits, critical=critical)
+
+
+_HIT_WORDS = {"max_tokens_rate": "stopped at max_tokens (truncated)", "refusal_rate": "were refused",
+              "context_window_rate": "exceeded the model context window"}
+
+
+def _latency(rule: Rule, row: Row, now: datetime, period_end: datetime | None) -> Verdict:
+    value = float(row["value"] or 0.0)
+    level = 1 if int(row["n"]) >= rule.params.get("min_calls", 1) and value > rule.threshold else 0
+    label = "p95 latency" if rule.kind == "latency_p95" else "p95 time to first token"
+    summary = (f"{rule.name}: {label} {value / 1000:.2f} s over the last {format_duration(rule.window)}, "
+               f"threshold {rule.threshold / 1000:.2f} s{_where(rule, row['key'])}")
+    return _verdict(rule, row, level, value, summary, unit="ms")
+
+
+def _cache(rule: Rule, row: Row, now: datetime, period_end: datetime | None) -> Verdict | None:
+    cur_total, base_total = int(row["cur_total"]), int(row["base_total"])
+    floor = rule.params["min_tokens"]
+    if cur_total < floor or base_total < floor:
+        return None
+    cur, base = int(row["cur_read"]) / cur_total, int(row["base_read"]) / base_total
+    level = 1 if base > 0 and cur < base * (1 - rule.threshold) else 0
+    summary = (f"{rule.name}: cache hit rate {cur:.1%} over the last {format_duration(rule.window)}, down from "
+               f"{base:.1%} baseline (alert below {base * (1 - rule.threshold):.1%}){_where(rule, row['key'])}")
+    return _verdict(rule, row, level, cur, summary, baseline=base)
+
+
+def _headroom(rule: Rule, row: Row, now: datetime, period_end: datetime | None) -> Verdict:
+    remaining, limit = float(row["remaining"]), float(row["lim"])
+    share = remaining / limit
+    level = 1 if share < rule.threshold else 0
+    resource = rule.params["resource"].replace("_", " ")
+    summary = (f"{rule.name}: {remaining:,.0f} of {limit:,.0f} {resource} left in the rate-limit window "
+               f"({share:.0%}, alert below {rule.threshold:.0%}){_where(rule, row['key'])}")
+    return _verdict(rule, row, level, share, summary, remaining=remaining, limit=limit)
+
+
+def _anomaly(rule: Rule, row: Row, now: datetime, period_end: datetime | None) -> Verdict | None:
+    cur_start = now - rule.window
+    first_seen: datetime | None = row["first_seen"]
+    if first_seen is None or first_seen >= cur_start:
+        return None  # no history of its own yet
+    history = min(rule.params["baseline"], cur_start - first_seen)
+    windows = max(history / rule.window, 1.0)
+    usual = Decimal(str(row["base"])) / Decimal(str(windows))
+    current = Decimal(str(row["current"]))
+    limit = usual * Decimal(str(rule.threshold))
+    level = 1 if current >= Decimal(str(rule.params["min_usd"])) and current > limit else 0
+    factor = f"{current / usual:.1f}x" if usual > 0 else "far above"
+    summary = (f"{rule.name}: spend {money(current)} in the last {format_duration(rule.window)} is {factor} its usual "
+               f"{money(usual)}{_where(rule, row['key'])}")
+    return _verdict(rule, row, level, float(current), summary, current_usd=str(current), usual_usd=str(usual))
+
+
+_JUDGES: dict[str, Callable[[Rule, Row, datetime, datetime | None], Verdict | None]] = {
+    "budget": _budget,
+    "burn_rate": _burn,
+    "latency_p95": _latency,
+    "ttft_p95": _latency,
+    "cache_hit_rate": _cache,
+    "rate_limit_headroom": _headroom,
+    "cost_anomaly": _anomaly,
+}

@@ -1,0 +1,214 @@
+"""``claudescope demo``: a realistic production day of Claude traffic, compressed in time.
+
+It starts the bundled fake Anthropic API in-process (or uses the real API with ``--live``),
+instruments the real ``anthropic`` SDK with ``claudescope.instrument``, and drives the day
+planned by :mod:`claudescope.demo_scenario` from a thread pool, with a progress bar: plain
+and streamed Messages calls, count_tokens, a small Message Batch, retries through a 09:00
+burst of 429s and 529s. Spans go to the collector over OTLP/HTTP, each moved onto its
+simulated time of day (see :mod:`claudescope.demo_timeshift`) so the dashboard shows a day.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from claudescope.demo_calls import Outcome, run_batch, run_call
+from claudescope.demo_scenario import DayPlan, PlannedBatch, PlannedCall, output_median, plan_day, request_params
+from claudescope.demo_timeshift import SimulatedClock, TimeShiftExporter, TimeShiftProcessor
+
+__all__ = ["DemoSummary", "run_demo", "DEMO_LATENCY_SCALE", "SERVICE_NAME"]
+
+SERVICE_NAME = "claudescope-demo"
+DEMO_LATENCY_SCALE = 0.01  # fake latencies run 100x faster; spans are stretched back
+RETRY_AFTER_S = 0.05
+BATCH_TIMEOUT_S = 30.0
+
+
+@dataclass
+class DemoSummary:
+    """Totals of a demo run; renders as a rich table."""
+
+    endpoint: str
+    mode: str
+    planned: int
+    ok: int
+    errors: Counter[str]
+    retries: int
+    usage: Counter[str]
+    batch_results: int
+    wall_s: float
+    window: str
+    features: Counter[str]
+    models: Counter[str]
+
+    @property
+    def calls(self) -> int:
+        """Planned calls made (successful or not), batch results excluded."""
+        return self.ok + sum(self.errors.values())
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        table = Table(title="claudescope demo", show_header=False, title_justify="left")
+        table.add_column(style="bold")
+        table.add_column(justify="right")
+        errors = ", ".join(f"{k} {v}" for k, v in self.errors.most_common()) or "none"
+        rows = [
+            ("API", self.mode),
+            ("simulated day (UTC)", self.window),
+            ("calls", f"{self.calls:,} ({self.ok:,} ok)"),
+            ("errors", f"{sum(self.errors.values()):,}  ({errors})"),
+            ("retries", f"{self.retries:,}"),
+            ("batch results", f"{self.batch_results:,}"),
+            ("input tokens (uncached)", f"{self.usage['input']:,}"),
+            ("cache read / write tokens", f"{self.usage['cache_read']:,} / {self.usage['cache_write']:,}"),
+            ("output tokens", f"{self.usage['output']:,}"),
+            ("wall time", f"{self.wall_s:.1f} s"),
+            ("spans sent to", self.endpoint),
+        ]
+        for key, value in rows:
+            table.add_row(key, value)
+        yield table
+
+
+def run_demo(
+    *,
+    endpoint: str,
+    calls: int,
+    seed: int,
+    live_api_key: str | None,
+    concurrency: int,
+    console: Console,
+    exporter: Any = None,
+) -> DemoSummary:
+    """Run the simulated day and return its summary.
+
+    Args:
+        endpoint: collector base URL (OTLP/HTTP port); spans go to ``endpoint/v1/traces``.
+        calls: how many calls the day makes (plus one small Message Batch when >= 50).
+        seed: scenario seed (same seed, same day).
+        live_api_key: call the real Anthropic API with this key instead of the fake one.
+        concurrency: parallel callers (threads).
+        console: where the progress bar goes.
+        exporter: an OpenTelemetry SpanExporter to use instead of OTLP/HTTP (tests).
+    """
+    plan = plan_day(calls, seed)
+    started = time.monotonic()
+    with _api(live_api_key, seed) as base_url:
+        stretch = 1.0 if live_api_key else 1.0 / DEMO_LATENCY_SCALE
+        with _telemetry(endpoint, exporter, stretch) as (clock, client_factory):
+            client = client_factory(base_url, live_api_key)
+            outcome = _drive(plan, client, clock, concurrency, console, live=bool(live_api_key))
+            client.close()
+    return DemoSummary(
+        endpoint=endpoint if exporter is None else type(exporter).__name__,
+        mode="live Anthropic API" if live_api_key else f"bundled fake API (seed {seed})",
+        planned=len(plan.calls),
+        ok=outcome.ok - outcome.usage["batch_results"],
+        errors=outcome.errors,
+        retries=outcome.retries,
+        usage=outcome.usage,
+        batch_results=outcome.usage["batch_results"],
+        wall_s=time.monotonic() - started,
+        window=f"{plan.start:%Y-%m-%d %H:%M} .. {plan.end:%Y-%m-%d %H:%M}",
+        features=Counter(c.feature for c in plan.calls),
+        models=Counter(c.model for c in plan.calls),
+    )
+
+
+@contextlib.contextmanager
+def _api(live_api_key: str | None, seed: int) -> Iterator[str | None]:
+    """The base URL to call: the in-process fake API, or None (the SDK's default) when live."""
+    if live_api_key:
+        yield None
+        return
+    from claudescope.asgi_server import ServerThread
+    from claudescope.fake_api import create_fake_api
+
+    with ServerThread(create_fake_api(seed, latency_scale=DEMO_LATENCY_SCALE), log_level="critical") as server:
+        yield server.base_url
+
+
+@contextlib.contextmanager
+def _telemetry(endpoint: str, exporter: Any, stretch: float) -> Iterator[tuple[SimulatedClock, Any]]:
+    """Instrument the SDK into a demo-owned TracerProvider whose exporter shifts spans in time."""
+    import claudescope.instrument as cs
+    from opentelemetry.sdk.resources import SERVICE_NAME as RESOURCE_SERVICE_NAME
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    if exporter is None:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces", timeout=10)
+    clock = SimulatedClock()
+    shift = TimeShiftProcessor(clock)
+    provider = TracerProvider(resource=Resource.create({RESOURCE_SERVICE_NAME: SERVICE_NAME}))
+    provider.add_span_processor(shift)
+    provider.add_span_processor(
+        BatchSpanProcessor(TimeShiftExporter(exporter, shift, stretch), max_queue_size=20_000, schedule_delay_millis=500)
+    )
+    # The demo owns this process's instrumentation: its provider must be the one in use.
+    if cs.ClaudescopeInstrumentor().is_instrumented_by_opentelemetry:
+        cs.uninstrument()
+    cs.instrument(tracer_provider=provider)
+    try:
+        yield clock, _client_factory
+        cs.flush()
+    finally:
+        cs.uninstrument()
+        provider.shutdown()
+
+
+def _client_factory(base_url: str | None, api_key: str | None) -> Any:
+    import anthropic  # built after instrument(), so the per-attempt middleware is installed
+
+    return anthropic.Anthropic(base_url=base_url, api_key=api_key or "demo", max_retries=2)
+
+
+def _drive(plan: DayPlan, client: Any, clock: SimulatedClock, concurrency: int, console: Console, live: bool) -> Outcome:
+    total = Outcome()
+    jobs: list[Any] = list(plan.calls)
+    if plan.batch is not None and not live:  # a real batch can take hours to end
+        jobs.append(plan.batch)
+        jobs.sort(key=lambda j: j.at)
+    columns = (TextColumn("[bold]simulated {task.fields[clock]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress, ThreadPoolExecutor(max(1, concurrency)) as pool:
+        task = progress.add_task("day", total=len(jobs), clock="--:--")
+        futures = {pool.submit(_run_job, job, plan.seed, client, clock, live): job for job in jobs}
+        for future in as_completed(futures):
+            outcome = future.result()
+            total.ok += outcome.ok
+            total.errors.update(outcome.errors)
+            total.retries += outcome.retries
+            total.usage.update(outcome.usage)
+            progress.update(task, advance=1, clock=f"{futures[future].at:%H:%M} UTC")
+    return total
+
+
+def _run_job(job: PlannedCall | PlannedBatch, seed: int, client: Any, clock: SimulatedClock, live: bool) -> Outcome:
+    with clock.at(job.at):
+        if isinstance(job, PlannedBatch):
+            return run_batch(job, seed, client, live, BATCH_TIMEOUT_S)
+        headers = {} if live else _fake_headers(job)
+        return run_call(job, request_params(job, seed), client, headers)
+
+
+def _fake_headers(call: PlannedCall) -> dict[str, str]:
+    headers = {
+        "x-fake-retry-after": f"{RETRY_AFTER_S}",
+        "x-fake-output-median": str(output_median(call)),
+        "x-fake-now": f"{call.at.timestamp():.3f}",
+    }
+    if call.script:
+        headers["x-fake-script"] = call.script
+    return headers

@@ -1,0 +1,287 @@
+"""A fake Anthropic Messages API for the demo and the tests, spoken to by the real SDK.
+
+``create_fake_api(seed=0)`` returns a Starlette app; serve it with
+:class:`claudescope.asgi_server.ServerThread` and point ``anthropic.Anthropic(base_url=...,
+api_key="test")`` at it. Response bodies are built and validated with the SDK's own types
+(``Message``, ``BetaMessage``, ``MessageBatch``, stream events), so they cannot drift from
+what the SDK parses.
+
+Endpoints: ``POST /v1/messages`` (JSON, or SSE with ``"stream": true``), ``POST
+/v1/messages/count_tokens``, Message Batches (``POST/GET /v1/messages/batches``, ``GET
+/v1/messages/batches/{id}``, ``POST .../{id}/cancel``, ``DELETE .../{id}``, ``GET
+.../{id}/results`` as JSONL). Beta calls (``client.beta.messages.*``) hit the same paths with
+``?beta=true`` and an ``anthropic-beta`` header; they are answered with the Beta types.
+Every answer carries ``request-id: req_...`` and the twelve ``anthropic-ratelimit-*`` headers.
+
+Control protocol (request headers; set them with the SDK's ``extra_headers=``):
+
+``x-fake-script``
+    Comma list, one item per attempt, indexed by the SDK's ``x-stainless-retry-count`` header
+    (attempt 0, 1, 2, ...; the last item repeats). Items: ``ok``; ``429`` (rate_limit_error,
+    with ``retry-after``), ``529`` (overloaded_error, with ``retry-after``), ``500``
+    (api_error), ``400`` (invalid_request_error), ``404`` (not_found_error); ``slow:<ms>``
+    (sleep that long, then ok); ``sse-error`` (stream: message_start and a delta, then an SSE
+    ``event: error`` with overloaded_error; non-stream: a 529); ``cut`` (the connection drops
+    after message_start and a delta, without message_delta; non-stream: mid-body).
+``x-fake-usage``
+    Exact usage, e.g. ``input=120,cache_read=3000,cache_write_5m=0,cache_write_1h=800,
+    output=250,web_search=1,web_fetch=0``. Omitted token counts are 0 (``output`` omitted keeps
+    the simulated length); ``server_tool_use`` is present only when web_search/web_fetch is.
+``x-fake-stop``
+    Stop reason: end_turn, max_tokens, stop_sequence, tool_use, pause_turn, refusal,
+    model_context_window_exceeded.
+``x-fake-model``
+    The response ``model`` (default: the request's, 4.5 aliases resolved to dated ids).
+``x-fake-service-tier``, ``x-fake-inference-geo``, ``x-fake-speed``
+    The usage fields of those names (defaults ``standard``, ``global``, ``standard``).
+``x-fake-retry-after``
+    Seconds (float) sent in ``retry-after`` on 429/529 (default 0.05, so retries are fast);
+    given explicitly it is also sent on 500.
+``x-fake-latency-ms``, ``x-fake-ttft-ms``
+    Total latency and time to the first stream event, in real milliseconds.
+``x-fake-output-median``
+    Median of the simulated output length in tokens (default 220; log-normal spread), e.g.
+    a few tokens for a classifier.
+``x-fake-now``
+    Seconds (any epoch) used as "now" by the prompt cache for this request, so a simulation
+    compressed in time ages cache entries in simulated time.
+
+A malformed control header is answered with a 400 naming it.
+
+Without control headers the fake is realistic and deterministic from the request and the
+seed: input tokens ~ characters / 4 over tools, system and messages; prompt caching is
+stateful (a ``cache_control`` breakpoint on a prefix of at least 1024 tokens writes it with its
+5m or 1h TTL, later requests with the same model and prefix within the TTL read it); output
+length is random up to ``max_tokens`` (reaching it gives ``max_tokens``); with tools, some
+answers are ``tool_use``; latencies are real ones multiplied by ``latency_scale``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from anthropic.types import Message, MessageTokensCount
+from anthropic.types.beta import BetaMessage
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from claudescope.fake_batches import BatchStore, batch_routes
+from claudescope.fake_control import (
+    ControlError,
+    Controls,
+    RateLimiter,
+    error_response,
+    json_body_error,
+    new_id,
+    validate_messages_body,
+)
+from claudescope.fake_sim import PromptCache, Simulated, count_input_tokens, simulate
+from claudescope.fake_stream import stream_events
+
+__all__ = ["FakeApiState", "create_fake_api"]
+
+ORGANIZATION_ID = "00000000-0000-4000-8000-00000000c1a0"
+
+
+@dataclass
+class FakeApiState:
+    """Everything one fake API instance remembers: seed, prompt cache, limits, batches."""
+
+    seed: int
+    cache: PromptCache
+    limiter: RateLimiter
+    batches: BatchStore
+    latency_scale: float
+
+    def common_headers(self, request_id: str) -> dict[str, str]:
+        """Headers every answer carries."""
+        return {"request-id": request_id, "anthropic-organization-id": ORGANIZATION_ID, **self.limiter.headers()}
+
+
+def create_fake_api(
+    seed: int = 0,
+    *,
+    latency_scale: float = 0.01,
+    clock: Callable[[], float] | None = None,
+    min_cache_tokens: int = 1024,
+    enforce_rate_limits: bool = False,
+    requests_per_minute: int = 4000,
+    input_tokens_per_minute: int = 2_000_000,
+    output_tokens_per_minute: int = 400_000,
+    batch_seconds: float = 0.1,
+) -> Starlette:
+    """Build the fake API app.
+
+    ``clock`` (seconds, monotonic) drives cache TTLs, so a compressed simulation can age the
+    cache in simulated time; ``latency_scale`` multiplies realistic latencies (0 = instant);
+    ``batch_seconds`` is how long a Message Batch stays ``in_progress``.
+    """
+    tick = clock or time.monotonic
+    state = FakeApiState(
+        seed=seed,
+        cache=PromptCache(tick, min_cache_tokens),
+        limiter=RateLimiter(
+            requests_per_minute=requests_per_minute,
+            input_tokens_per_minute=input_tokens_per_minute,
+            output_tokens_per_minute=output_tokens_per_minute,
+            enforce=enforce_rate_limits,
+        ),
+        batches=BatchStore(batch_seconds),
+        latency_scale=latency_scale,
+    )
+    routes = [
+        Route("/v1/messages", _endpoint(state, _messages), methods=["POST"]),
+        Route("/v1/messages/count_tokens", _endpoint(state, _count_tokens), methods=["POST"]),
+        *batch_routes(state.batches, lambda handler: _endpoint(state, handler), _batch_answerer(state)),
+    ]
+    app = Starlette(routes=routes)
+    app.state.fake = state
+    return app
+
+
+Handler = Callable[[FakeApiState, Request, Controls, str], Any]
+
+
+def _endpoint(state: FakeApiState, handler: Handler) -> Callable[[Request], Any]:
+    """Wrap a handler with the control protocol: script, slowness, errors, common headers."""
+
+    async def endpoint(request: Request) -> Response:
+        request_id = new_id("req_")
+        try:
+            controls = Controls.from_headers(request.headers)
+        except ControlError as exc:
+            return _with_headers(json_body_error(request_id, str(exc)), state, request_id)
+        if controls.slow_ms:
+            await asyncio.sleep(controls.slow_ms / 1000.0)
+        if controls.action == "sse-error" and not _is_stream(await _json(request)):
+            controls = Controls(action="529", retry_after=controls.retry_after)
+        scripted = controls.error(request_id)
+        if scripted is not None:
+            return _with_headers(scripted, state, request_id)
+        response = await handler(state, request, controls, request_id)
+        return _with_headers(response, state, request_id)
+
+    return endpoint
+
+
+def _with_headers(response: Response, state: FakeApiState, request_id: str) -> Response:
+    for name, value in state.common_headers(request_id).items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+async def _json(request: Request) -> Any:
+    try:
+        return await request.json()
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _is_stream(body: Any) -> bool:
+    return isinstance(body, dict) and body.get("stream") is True
+
+
+def _is_beta(request: Request) -> bool:
+    return request.query_params.get("beta") == "true"
+
+
+def _simulate(state: FakeApiState, body: dict[str, Any], controls: Controls, tier: str | None = None) -> Simulated:
+    return simulate(
+        body,
+        seed=state.seed,
+        cache=state.cache,
+        override=controls.usage,
+        stop_override=controls.stop,
+        model_override=controls.model,
+        service_tier=tier or controls.service_tier or "standard",
+        inference_geo=controls.inference_geo,
+        speed=controls.speed,
+        output_median=controls.output_median,
+        now=controls.now,
+    )
+
+
+def _batch_answerer(state: FakeApiState) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A batch request's answer: simulated like any other, billed on the batch tier."""
+
+    def answer(body: dict[str, Any]) -> dict[str, Any]:
+        return message_json(_simulate(state, body, Controls(), tier="batch"), beta=False)
+
+    return answer
+
+
+def message_json(sim: Simulated, *, beta: bool, msg_id: str | None = None) -> dict[str, Any]:
+    """The full ``Message`` (or ``BetaMessage``) JSON of a simulated answer."""
+    data = {
+        "id": msg_id or new_id("msg_"),
+        "type": "message",
+        "role": "assistant",
+        "model": sim.model,
+        "content": sim.content,
+        "stop_reason": sim.stop_reason,
+        "stop_sequence": sim.stop_sequence,
+        "usage": sim.usage,
+    }
+    model_type = BetaMessage if beta else Message
+    return model_type.model_validate(data).model_dump(mode="json")
+
+
+def _latency(state: FakeApiState, sim: Simulated, controls: Controls) -> tuple[float, float]:
+    """(time to first event, total) in seconds."""
+    prompt = sim.usage["input_tokens"] + sim.usage["cache_creation_input_tokens"]
+    ttft = (0.35 + prompt / 25_000 + sim.usage["cache_read_input_tokens"] / 250_000) * state.latency_scale
+    total = ttft + sim.output_tokens / 75.0 * state.latency_scale
+    if controls.ttft_ms is not None:
+        ttft = controls.ttft_ms / 1000.0
+        total = max(total, ttft)
+    if controls.latency_ms is not None:
+        total = controls.latency_ms / 1000.0
+        ttft = min(ttft, total)
+    return ttft, total
+
+
+async def _messages(state: FakeApiState, request: Request, controls: Controls, request_id: str) -> Response:
+    body = await _json(request)
+    problem = validate_messages_body(body)
+    if problem:
+        return json_body_error(request_id, problem)
+    wait = state.limiter.admit(count_input_tokens(body))
+    if wait is not None:
+        return error_response(
+            429, "rate_limit_error", "This request would exceed your rate limit.", request_id,
+            {"retry-after": f"{wait:.3f}"},
+        )
+    sim = _simulate(state, body, controls)
+    state.limiter.record_output(sim.output_tokens)
+    ttft, total = _latency(state, sim, controls)
+    message = message_json(sim, beta=_is_beta(request))
+    if _is_stream(body):
+        events = stream_events(message, controls.action, request_id, ttft, total)
+        return StreamingResponse(events, media_type="text/event-stream; charset=utf-8")
+    if controls.action == "cut":
+        return StreamingResponse(_cut_body(json.dumps(message)), media_type="application/json")
+    await asyncio.sleep(total)
+    return JSONResponse(message)
+
+
+async def _cut_body(text: str) -> AsyncIterator[bytes]:
+    yield text[: len(text) // 2].encode()
+    raise ConnectionAbortedError("x-fake-script: cut")
+
+
+async def _count_tokens(state: FakeApiState, request: Request, controls: Controls, request_id: str) -> Response:
+    body = await _json(request)
+    if not isinstance(body, dict) or not body.get("model") or not isinstance(body.get("messages"), list):
+        return json_body_error(request_id, "count_tokens needs model and messages")
+    tokens = count_input_tokens(body)
+    if controls.usage is not None:
+        usage = controls.usage
+        tokens = usage.input + usage.cache_read + usage.cache_write_5m + usage.cache_write_1h
+    return JSONResponse(MessageTokensCount(input_tokens=tokens).model_dump(mode="json"))

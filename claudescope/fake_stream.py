@@ -1,0 +1,109 @@
+"""The SSE event sequence of a streamed Messages answer, built with the SDK's event types.
+
+message_start (full usage but a placeholder ``output_tokens=1``), then per content block
+content_block_start / content_block_delta... / content_block_stop (a ``ping`` after the first
+start, as the API does), message_delta (stop reason, cumulative usage), message_stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from anthropic.types import (
+    RawContentBlockDeltaEvent,
+    RawContentBlockStartEvent,
+    RawContentBlockStopEvent,
+    RawMessageDeltaEvent,
+    RawMessageStartEvent,
+    RawMessageStopEvent,
+)
+
+__all__ = ["sse", "stream_events"]
+
+MAX_DELTAS_PER_BLOCK = 10
+# message_delta carries these cumulative usage fields; the rest exist only in message_start.
+_DELTA_USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "server_tool_use")
+
+
+def sse(event: dict[str, Any]) -> bytes:
+    """One server-sent event, named after its ``type``."""
+    return f"event: {event['type']}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n".encode()
+
+
+def _dump(model: Any, data: dict[str, Any]) -> dict[str, Any]:
+    return model.model_validate(data).model_dump(mode="json", exclude_none=True)
+
+
+def _chunks(text: str, parts: int) -> list[str]:
+    if not text:
+        return []
+    size = max(1, -(-len(text) // parts))
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def _block_events(index: int, block: dict[str, Any]) -> list[dict[str, Any]]:
+    """content_block_start, its deltas and content_block_stop for one final content block."""
+    if block["type"] == "tool_use":
+        start_block = {**block, "input": {}}
+        deltas = [
+            {"type": "input_json_delta", "partial_json": part}
+            for part in _chunks(json.dumps(block["input"]), MAX_DELTAS_PER_BLOCK // 2)
+        ]
+    else:
+        start_block = {"type": "text", "text": ""}
+        deltas = [{"type": "text_delta", "text": part} for part in _chunks(block.get("text", ""), MAX_DELTAS_PER_BLOCK)]
+    events = [_dump(RawContentBlockStartEvent, {"type": "content_block_start", "index": index, "content_block": start_block})]
+    events += [_dump(RawContentBlockDeltaEvent, {"type": "content_block_delta", "index": index, "delta": d}) for d in deltas]
+    events.append(_dump(RawContentBlockStopEvent, {"type": "content_block_stop", "index": index}))
+    return events
+
+
+def _start_event(message: dict[str, Any]) -> dict[str, Any]:
+    initial = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
+    initial["usage"] = {**message["usage"], "output_tokens": 1, "server_tool_use": None}
+    event = RawMessageStartEvent.model_validate({"type": "message_start", "message": initial})
+    return event.model_dump(mode="json")
+
+
+def _delta_event(message: dict[str, Any]) -> dict[str, Any]:
+    usage = {k: message["usage"].get(k) for k in _DELTA_USAGE_FIELDS}
+    data = {
+        "type": "message_delta",
+        "delta": {"stop_reason": message["stop_reason"], "stop_sequence": message["stop_sequence"]},
+        "usage": usage,
+    }
+    return RawMessageDeltaEvent.model_validate(data).model_dump(mode="json")
+
+
+def _error_event(request_id: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}, "request_id": request_id}
+
+
+async def stream_events(
+    message: dict[str, Any], action: str, request_id: str, ttft: float, total: float
+) -> AsyncIterator[bytes]:
+    """Yield the SSE bytes of ``message``; ``action`` may be ``sse-error`` or ``cut``."""
+    await asyncio.sleep(ttft)
+    yield sse(_start_event(message))
+    body: list[dict[str, Any]] = []
+    for index, block in enumerate(message["content"]):
+        events = _block_events(index, block)
+        body += events[:1] + ([{"type": "ping"}] if index == 0 else []) + events[1:]
+    pause = max(0.0, total - ttft) / max(1, len(body))
+    for position, event in enumerate(body):
+        if position >= 3 and action in ("sse-error", "cut"):
+            break
+        yield sse(event)
+        if event["type"] == "content_block_delta" and pause:
+            await asyncio.sleep(pause)
+    if action == "sse-error":
+        yield sse(_error_event(request_id))
+        return
+    if action == "cut":
+        # Raising after the body started makes the server drop the connection mid-stream.
+        raise ConnectionAbortedError("x-fake-script: cut")
+    yield sse(_delta_event(message))
+    yield sse(RawMessageStopEvent(type="message_stop").model_dump(mode="json"))

@@ -1,0 +1,229 @@
+"""Exact prices for Claude calls: ``PriceTable.price(model, usage) -> Cost``.
+
+The rules (shared/research/anthropic.md §3-§4), applied per call by the response model:
+
+- uncached input (Anthropic's ``usage.input_tokens``), 5-minute and 1-hour cache writes, cache
+  reads and output (thinking included) each at the model's absolute rate;
+- a model with a prompt-size band (Sonnet 4 / 4.5 above 200K, Haiku 5.5 above 100K prompt
+  tokens, where prompt = input + cache reads + cache writes) prices every category at the band;
+- ``service_tier == "batch"`` halves, ``inference_geo == "us"`` is 1.1x on Claude 4.6 and later,
+  ``speed == "fast"`` multiplies by the model's fast-mode factor; whether each of these also
+  scales cache tokens is a ``PricingConfig`` switch;
+- web search requests cost $0.01 each, in ``other_usd``.
+
+An unknown model, or fast mode on a model whose fast price is unknown, prices as ``None``:
+claudescope never guesses a price. Money is ``Decimal`` throughout, each part quantized to
+1e-9 USD with banker's rounding, matching the store's DECIMAL(18,9).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from rich.console import Console
+
+from claudescope.config import PricingConfig
+from claudescope.pricing_table import (
+    LongContext,
+    PriceDataError,
+    PriceEntry,
+    Rates,
+    TableData,
+    id_candidates,
+    load_table_data,
+)
+
+__all__ = ["Cost", "PriceDataError", "PriceEntry", "PriceTable", "Rates", "Usage", "print_prices"]
+
+QUANTUM = Decimal("1e-9")
+_ZERO = Decimal(0).quantize(QUANTUM)
+_ONE = Decimal(1)
+_PER_TOKEN = Decimal("1e-6")  # table rates are per million tokens
+_MAX_CACHED_IDS = 10_000  # model ids come from spans: bound what a hostile sender can grow
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What one call consumed, as Anthropic reports it in ``usage``."""
+
+    input_tokens: int = 0  # UNCACHED input: Anthropic's usage.input_tokens
+    cache_read_tokens: int = 0
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    output_tokens: int = 0  # thinking included
+    web_search_requests: int = 0
+    service_tier: str | None = None
+    inference_geo: str | None = None
+    speed: str | None = None
+
+    def __post_init__(self) -> None:
+        counts = (
+            self.input_tokens, self.cache_read_tokens, self.cache_write_5m_tokens,
+            self.cache_write_1h_tokens, self.output_tokens, self.web_search_requests,
+        )
+        if min(counts) < 0:
+            raise ValueError(f"token and request counts must not be negative: {self!r}")
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Total prompt size: uncached input + cache reads + cache writes (band thresholds)."""
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_5m_tokens + self.cache_write_1h_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """The price of one call in USD, by category, each part quantized to 1e-9."""
+
+    input_usd: Decimal
+    output_usd: Decimal
+    cache_read_usd: Decimal
+    cache_write_usd: Decimal
+    other_usd: Decimal
+    price_version: str
+
+    @property
+    def total_usd(self) -> Decimal:
+        """Sum of the parts (exact: the parts are already quantized)."""
+        return self.input_usd + self.output_usd + self.cache_read_usd + self.cache_write_usd + self.other_usd
+
+
+@dataclass(frozen=True, slots=True)
+class _PerToken:
+    """A band's rates per single token, precomputed so price() only multiplies."""
+
+    input: Decimal
+    output: Decimal
+    cache_write_5m: Decimal
+    cache_write_1h: Decimal
+    cache_read: Decimal
+
+    @classmethod
+    def of(cls, rates: Rates) -> _PerToken:
+        return cls(
+            rates.input * _PER_TOKEN, rates.output * _PER_TOKEN, rates.cache_write_5m * _PER_TOKEN,
+            rates.cache_write_1h * _PER_TOKEN, rates.cache_read * _PER_TOKEN,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    entry: PriceEntry
+    base: _PerToken
+    band: _PerToken | None
+    band_above: int
+
+
+class PriceTable:
+    """The loaded price table: built-in rows, user overrides and multiplier-scope switches."""
+
+    def __init__(self, data: TableData, pricing: PricingConfig) -> None:
+        self._data = data
+        self._modifiers = data.modifiers
+        self._batch_cache = pricing.batch_applies_to_cache
+        self._geo_cache = pricing.geo_applies_to_cache
+        self._fast_cache = pricing.fast_applies_to_cache
+        self._compiled = {id(e): _compile(e) for e in data.entries}
+        self._ids: dict[str, _Compiled | None] = {}
+
+    @classmethod
+    def load(cls, pricing: PricingConfig) -> PriceTable:
+        """Parse the built-in table once and merge ``pricing`` (overrides and switches).
+
+        Raises:
+            PriceDataError: the built-in data file is malformed.
+        """
+        return cls(load_table_data(pricing), pricing)
+
+    @property
+    def version(self) -> str:
+        """The ``price_version`` recorded with every cost (built-in date, ``+local.<hash>`` if overridden)."""
+        return self._data.version
+
+    def entries(self) -> tuple[PriceEntry, ...]:
+        """Every priced model, built-in order first, then models only the overrides name."""
+        return self._data.entries
+
+    def resolve(self, model: str) -> str | None:
+        """The canonical table key for any id form of ``model``, or None when it is not priced."""
+        compiled = self._lookup(model)
+        return None if compiled is None else compiled.entry.model
+
+    def entry(self, model: str) -> PriceEntry | None:
+        """The table row ``model`` resolves to, or None."""
+        compiled = self._lookup(model)
+        return None if compiled is None else compiled.entry
+
+    def price(self, model: str | None, usage: Usage) -> Cost | None:
+        """Price one call by its response model; None when the price is not known."""
+        if not model:
+            return None
+        compiled = self._lookup(model)
+        if compiled is None:
+            return None
+        entry = compiled.entry
+        rates = compiled.base
+        if compiled.band is not None and usage.prompt_tokens > compiled.band_above:
+            rates = compiled.band
+        tokens_mult = cache_mult = _ONE
+        if usage.service_tier == "batch":
+            tokens_mult = self._modifiers.batch
+            if self._batch_cache:
+                cache_mult = tokens_mult
+        if entry.geo and usage.inference_geo:
+            geo = self._modifiers.geo.get(usage.inference_geo.lower())
+            if geo is not None:
+                tokens_mult *= geo
+                if self._geo_cache:
+                    cache_mult *= geo
+        if usage.speed == "fast":
+            if entry.fast is None:
+                return None  # fast mode ran, but its price for this model is unknown
+            tokens_mult *= entry.fast
+            if self._fast_cache:
+                cache_mult *= entry.fast
+        writes = usage.cache_write_5m_tokens * rates.cache_write_5m + usage.cache_write_1h_tokens * rates.cache_write_1h
+        return Cost(
+            input_usd=_money(usage.input_tokens * rates.input * tokens_mult),
+            output_usd=_money(usage.output_tokens * rates.output * tokens_mult),
+            cache_read_usd=_money(usage.cache_read_tokens * rates.cache_read * cache_mult),
+            cache_write_usd=_money(writes * cache_mult),
+            other_usd=_money(usage.web_search_requests * self._modifiers.web_search_per_request),
+            price_version=self._data.version,
+        )
+
+    def _lookup(self, model: str) -> _Compiled | None:
+        try:
+            return self._ids[model]
+        except KeyError:
+            pass
+        index = self._data.index
+        entry = next((index[c] for c in id_candidates(model) if c in index), None)
+        compiled = None if entry is None else self._compiled[id(entry)]
+        if len(self._ids) >= _MAX_CACHED_IDS:
+            self._ids.clear()
+        self._ids[model] = compiled
+        return compiled
+
+
+def _compile(entry: PriceEntry) -> _Compiled:
+    band: LongContext | None = entry.long_context
+    return _Compiled(
+        entry=entry,
+        base=_PerToken.of(entry.rates),
+        band=None if band is None else _PerToken.of(band.rates),
+        band_above=0 if band is None else band.above,
+    )
+
+
+def _money(value: Decimal | int) -> Decimal:
+    if not value:
+        return _ZERO
+    return Decimal(value).quantize(QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+def print_prices(pricing: PricingConfig, *, model: str | None, out: Console) -> int:
+    """Print the price table (or one model's row) for ``claudescope prices``; returns an exit code."""
+    from claudescope.pricing_display import render_prices
+
+    return render_prices(pricing, model=model, out=out)

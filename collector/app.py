@@ -1,0 +1,222 @@
+"""The collector's HTTP surface (SPEC §3): OTLP/HTTP ingest, query API, health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf import json_format
+from google.rpc.status_pb2 import Status
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from claudescope.collector import otlp, query_api
+from claudescope.collector.metrics import Metrics
+from claudescope.collector.normalize import Normalizer
+from claudescope.collector.store import QueryTimeout, Store
+from claudescope.collector.writer import QueueFull, Writer, WriterStopped
+from claudescope.config import Config
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_S = "2"
+
+
+@dataclass(frozen=True, slots=True)
+class Collector:
+    """Everything the routes need, built once by the service."""
+
+    config: Config
+    store: Store
+    writer: Writer
+    normalizer: Normalizer
+    metrics: Metrics
+    admin_routes: tuple[Route, ...] = ()
+
+
+def build_app(c: Collector) -> ASGIApp:
+    """The Starlette app, wrapped in bearer-token auth when a token is configured."""
+    routes = [
+        Route("/v1/traces", _traces(c), methods=["POST"]),
+        Route("/v1/metrics", _accept(ExportMetricsServiceResponse), methods=["POST"]),
+        Route("/v1/logs", _accept(ExportLogsServiceResponse), methods=["POST"]),
+        Route("/api/v1/query", _query(c), methods=["POST"]),
+        Route("/healthz", _healthz(c), methods=["GET"]),
+        Route("/metrics", _metrics(c), methods=["GET"]),
+        *c.admin_routes,
+    ]
+    app: ASGIApp = Starlette(routes=routes)
+    if c.config.token:
+        app = BearerAuth(app, c.config.token)
+    return app
+
+
+class BearerAuth:
+    """401 for every path but /healthz without ``Authorization: Bearer <token>``."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self._app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] != "/healthz":
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self._expected):
+                await PlainTextResponse("missing or wrong bearer token", 401, headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+
+# --- OTLP ----------------------------------------------------------------------------
+def _traces(c: Collector) -> Callable[[Request], Awaitable[Response]]:
+    limit = c.config.limits.max_body_bytes
+
+    async def handler(request: Request) -> Response:
+        kind = otlp.PROTOBUF
+        try:
+            kind = otlp.media_type(request.headers.get("content-type"))
+            raw = await _read_limited(request, limit)
+            body = otlp.decompress(raw, request.headers.get("content-encoding"), limit)
+            message = otlp.decode_traces(body, kind)
+        except otlp.BadRequest as exc:
+            c.metrics.count_request(f"http_{exc.status}")
+            return _failure(kind, exc.status, exc.message)
+        batch = c.normalizer.normalize(message)
+        received = sum(len(ss.spans) for rs in message.resource_spans for ss in rs.scope_spans)
+        c.metrics.count_batch(
+            received=received, ignored=batch.ignored, rejected=batch.rejected, unpriced=batch.unpriced,
+            truncated=batch.truncated_values, dropped=batch.dropped_attributes,
+        )
+        if batch.rows:
+            try:
+                await asyncio.wrap_future(c.writer.submit(batch.rows))
+            except QueueFull as exc:
+                c.metrics.count_request("throttled")
+                return _failure(kind, 429, str(exc), retry_after=True)
+            except WriterStopped as exc:
+                c.metrics.count_request("unavailable")
+                return _failure(kind, 503, str(exc), retry_after=True)
+        response = ExportTraceServiceResponse()
+        if batch.rejected:
+            response.partial_success.rejected_spans = sum(batch.rejected.values())
+            response.partial_success.error_message = batch.rejection_message()[:4000]
+            c.metrics.count_request("partial")
+        else:
+            c.metrics.count_request("ok")
+        return _success(kind, response)
+
+    return handler
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise otlp.BadRequest(413, f"request body exceeds {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise otlp.BadRequest(413, f"request body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _accept(response_type: type) -> Callable[[Request], Awaitable[Response]]:
+    """/v1/metrics and /v1/logs: accepted and dropped, so a stock OTel SDK works unchanged."""
+
+    async def handler(request: Request) -> Response:
+        async for _ in request.stream():
+            pass
+        try:
+            kind = otlp.media_type(request.headers.get("content-type"))
+        except otlp.BadRequest as exc:
+            return _failure(otlp.PROTOBUF, exc.status, exc.message)
+        return _success(kind, response_type())
+
+    return handler
+
+
+def _success(kind: str, message: Any) -> Response:
+    if kind == otlp.JSON:
+        return Response(json_format.MessageToJson(message, indent=None), 200, media_type=otlp.JSON)
+    return Response(message.SerializeToString(), 200, media_type=otlp.PROTOBUF)
+
+
+def _failure(kind: str, status: int, message: str, *, retry_after: bool = False) -> Response:
+    headers = {"Retry-After": RETRY_AFTER_S} if retry_after else None
+    if kind == otlp.JSON:
+        return JSONResponse({"code": _grpc_code(status), "message": message}, status, headers=headers)
+    body = Status(code=_grpc_code(status), message=message).SerializeToString()
+    return Response(body, status, headers=headers, media_type=otlp.PROTOBUF)
+
+
+def _grpc_code(status: int) -> int:
+    return {400: 3, 413: 8, 415: 3, 429: 8, 503: 14, 401: 16}.get(status, 2)
+
+
+# --- query API, health, metrics ------------------------------------------------------
+def _query(c: Collector) -> Callable[[Request], Awaitable[Response]]:
+    async def handler(request: Request) -> Response:
+        try:
+            payload = await request.json()
+        except ValueError:
+            return JSONResponse({"error": 'body must be JSON: {"sql": "SELECT ..."}'}, 400)
+        try:
+            sql = query_api.check_sql(payload.get("sql") if isinstance(payload, dict) else None)
+            table, truncated = await run_in_threadpool(
+                c.store.query_limited, sql, timeout_s=c.config.query.timeout_s, max_rows=c.config.query.max_rows
+            )
+        except query_api.QueryRefused as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        except QueryTimeout as exc:
+            return JSONResponse({"error": str(exc)}, 408)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        headers = {"X-Claudescope-Truncated": "true"} if truncated else None
+        if query_api.ARROW_STREAM in request.headers.get("accept", ""):
+            body = await run_in_threadpool(query_api.to_arrow_ipc, table)
+            return Response(body, 200, media_type=query_api.ARROW_STREAM, headers=headers)
+        body = await run_in_threadpool(query_api.to_json, table, truncated=truncated)
+        return Response(body, 200, media_type="application/json", headers=headers)
+
+    return handler
+
+
+def _healthz(c: Collector) -> Callable[[Request], Awaitable[Response]]:
+    async def handler(request: Request) -> Response:
+        if c.writer.healthy:
+            return PlainTextResponse("ok")
+        return PlainTextResponse("store not writable", 503, headers={"Retry-After": RETRY_AFTER_S})
+
+    return handler
+
+
+def _metrics(c: Collector) -> Callable[[Request], Awaitable[Response]]:
+    async def handler(request: Request) -> Response:
+        gauges = await run_in_threadpool(_gauges, c)
+        return PlainTextResponse(c.metrics.render(gauges), media_type="text/plain; version=0.0.4")
+
+    return handler
+
+
+def _gauges(c: Collector) -> dict[str, tuple[str, float]]:
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    spend = c.store.scalar("SELECT coalesce(sum(cost_usd), 0) FROM calls WHERE start_time >= ?", [today])
+    unpriced = c.store.scalar("SELECT count(*) FROM calls WHERE cost_usd IS NULL")
+    return {
+        "claudescope_queue_depth": ("Rows waiting for the next commit", c.writer.queue_depth),
+        "claudescope_store_bytes": ("Store file size on disk", c.store.size_bytes()),
+        "claudescope_spend_today_usd": ("Spend of calls started today (UTC)", float(spend or 0)),
+        "claudescope_unpriced_calls": ("Stored calls whose model has no price", float(unpriced or 0)),
+    }

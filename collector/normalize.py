@@ -1,0 +1,381 @@
+"""OTLP spans -> ``calls`` rows (columnar), priced at ingest.
+
+This is the ingest hot loop, so it works on the parsed protobuf directly: one pass over each
+span's attributes into a dict, then the alias table (``aliases``) picks each field. Spans that
+are not Claude calls are skipped; spans that cannot be a call are rejected with a reason.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+
+from claudescope.collector import aliases as al
+from claudescope.collector.store import SPANS_ARROW_SCHEMA
+from claudescope.config import Limits
+from claudescope.pricing import PriceTable, Usage
+from claudescope.semconv import CS_EXTRA_PREFIX
+
+_MIN_NS = 946_684_800 * 10**9  # 2000-01-01
+_MAX_NS = 4_102_444_800 * 10**9  # 2100-01-01
+_ZERO_TRACE = bytes(16)
+_ZERO_SPAN = bytes(8)
+_ZERO = Decimal("0E-9")
+_STATUS_ERROR = 2
+TRUNCATED_MARK = "claudescope.truncated_attributes"
+DROPPED_MARK = "claudescope.dropped_attributes"
+_COLUMNS = SPANS_ARROW_SCHEMA.names
+_CONSUMED = frozenset(
+    a for group in (
+        al.PROVIDER, al.OPERATION, al.REQUEST_MODEL, al.RESPONSE_MODEL, al.STREAM, al.ERROR_TYPE, al.HTTP_STATUS,
+        al.RETRIES, al.STOP_REASON, al.FINISH_REASONS, al.MAX_TOKENS, al.UNCACHED_INPUT, al.INPUT_TOTAL,
+        al.CACHE_READ, al.CACHE_WRITE, al.CACHE_WRITE_5M, al.CACHE_WRITE_1H, al.OUTPUT, al.WEB_SEARCH,
+        al.SERVICE_TIER, al.INFERENCE_GEO, al.SPEED, al.USER_ID, al.FEATURE, al.PROMPT_VERSION, al.RESPONSE_ID,
+        al.REQUEST_ID, al.TTFT_S,
+    ) for a in group
+)
+
+
+@dataclass(slots=True)
+class Batch:
+    """The outcome of normalising one export request."""
+
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    rejected: Counter[str] = field(default_factory=Counter)
+    ignored: int = 0
+    unpriced: int = 0
+    truncated_values: int = 0
+    dropped_attributes: int = 0
+
+    def table(self) -> pa.Table:
+        """The rows as an Arrow table in the store's span schema."""
+        if not self.rows:
+            return SPANS_ARROW_SCHEMA.empty_table()
+        columns = list(zip(*self.rows, strict=True))
+        arrays = [pa.array(col, type=f.type) for col, f in zip(columns, SPANS_ARROW_SCHEMA, strict=True)]
+        return pa.Table.from_arrays(arrays, schema=SPANS_ARROW_SCHEMA)
+
+    def rejection_message(self) -> str:
+        """English summary for OTLP partial_success (empty when nothing was rejected)."""
+        return "; ".join(f"{n} span(s) rejected: {reason}" for reason, n in sorted(self.rejected.items()))
+
+
+class Normalizer:
+    """Turns parsed export requests into priced call rows."""
+
+    def __init__(self, prices: PriceTable, limits: Limits) -> None:
+        self._prices = prices
+        self._max_value = limits.max_attribute_value_bytes
+        self._max_attrs = limits.max_attributes_per_span
+
+    def normalize(self, request: Any, *, now: datetime | None = None) -> Batch:
+        """Normalise every span of an ``ExportTraceServiceRequest``."""
+        batch = Batch()
+        ingested = now or datetime.now(UTC)
+        for rs in request.resource_spans:
+            service = None
+            for kv in rs.resource.attributes:
+                if kv.key == "service.name":
+                    service = kv.value.string_value or None
+            for ss in rs.scope_spans:
+                source, rank = al.source_of(ss.scope.name)
+                for span in ss.spans:
+                    self._one(span, source, rank, service, ingested, batch)
+        return batch
+
+    def _one(self, span: Any, source: str, rank: int, service: str | None, ingested: datetime, batch: Batch) -> None:
+        attrs = self._attributes(span, batch)
+        operation = _operation(span.name, source, attrs)
+        if operation is None:
+            batch.ignored += 1
+            return
+        reason = _invalid(span)
+        if reason:
+            batch.rejected[reason] += 1
+            return
+        batch.rows.append(self._row(span, attrs, operation, source, rank, service, ingested, batch))
+
+    def _attributes(self, span: Any, batch: Batch) -> dict[str, Any]:
+        attrs: dict[str, Any] = {}
+        truncated: list[str] = []
+        items = span.attributes
+        if len(items) > self._max_attrs:
+            batch.dropped_attributes += len(items) - self._max_attrs
+            attrs[DROPPED_MARK] = len(items) - self._max_attrs
+            items = items[: self._max_attrs]
+        limit = self._max_value
+        for kv in items:
+            value = _value(kv.value)
+            if value.__class__ is str and len(value) > limit // 4 and len(value.encode()) > limit:
+                value = value.encode()[:limit].decode("utf-8", "ignore")
+                truncated.append(kv.key)
+            attrs[kv.key] = value
+        if truncated:
+            batch.truncated_values += len(truncated)
+            attrs[TRUNCATED_MARK] = truncated
+        return attrs
+
+    def _row(
+        self, span: Any, attrs: dict[str, Any], operation: str, source: str, rank: int,
+        service: str | None, ingested: datetime, batch: Batch,
+    ) -> tuple[Any, ...]:
+        start, end = span.start_time_unix_nano, span.end_time_unix_nano
+        error_type = _error_type(_first(attrs, al.ERROR_TYPE))
+        failed = span.status.code == _STATUS_ERROR or error_type is not None
+        if failed and error_type is None:
+            error_type = "error"
+        usage = _usage(attrs, source)
+        request_model = _str(_first(attrs, al.REQUEST_MODEL))
+        response_model = _str(_first(attrs, al.RESPONSE_MODEL))
+        cost = self._cost(operation, failed, response_model or request_model, usage, batch)
+        ttft = _num(_first(attrs, al.TTFT_S))
+        values = {
+            "trace_id": span.trace_id.hex(),
+            "span_id": span.span_id.hex(),
+            "start_time": start // 1000,
+            "end_time": end // 1000,
+            "duration_ms": (end - start) / 1e6,
+            "ttft_ms": ttft * 1000.0 if ttft is not None else None,
+            "service_name": service,
+            "operation": operation,
+            "request_model": request_model,
+            "response_model": response_model,
+            "stream": _bool(_first(attrs, al.STREAM)),
+            "status": "error" if failed else "ok",
+            "error_type": error_type,
+            "http_status": _int32(_first(attrs, al.HTTP_STATUS)),
+            "retries": _int32(_first(attrs, al.RETRIES)) or 0,
+            "stop_reason": _stop_reason(attrs),
+            "max_tokens": _int32(_first(attrs, al.MAX_TOKENS)),
+            "input_tokens": usage.input_tokens,
+            "cache_read_tokens": usage.cache_read_tokens,
+            "cache_write_5m_tokens": usage.cache_write_5m_tokens,
+            "cache_write_1h_tokens": usage.cache_write_1h_tokens,
+            "output_tokens": usage.output_tokens,
+            "web_search_requests": usage.web_search_requests,
+            "service_tier": usage.service_tier,
+            "inference_geo": usage.inference_geo,
+            "speed": usage.speed,
+            "user_id": _str(_first(attrs, al.USER_ID)),
+            "feature": _str(_first(attrs, al.FEATURE)),
+            "prompt_version": _str(_first(attrs, al.PROMPT_VERSION)),
+            **cost,
+            "response_id": _str(_first(attrs, al.RESPONSE_ID)),
+            "request_id": _str(_first(attrs, al.REQUEST_ID)),
+            "source": source,
+            "attributes": _rest_json(attrs, source),
+            "parent_span_id": span.parent_span_id.hex() or None,
+            "source_rank": rank,
+            "superseded": False,
+            "ingested_at": ingested,
+        }
+        return tuple(values[name] for name in _COLUMNS)
+
+    def _cost(self, operation: str, failed: bool, model: str | None, usage: Usage, batch: Batch) -> dict[str, Any]:
+        if failed or operation == "count_tokens":
+            # Nothing is billed for a failed call or a token count (SPEC §4): zero, not unknown.
+            parts = (_ZERO,) * 6
+            version = self._prices.version
+        else:
+            cost = self._prices.price(model, usage)
+            if cost is None:
+                batch.unpriced += 1
+                parts, version = (None,) * 6, None
+            else:
+                parts = (cost.total_usd, cost.input_usd, cost.output_usd, cost.cache_read_usd, cost.cache_write_usd, cost.other_usd)
+                version = cost.price_version
+        names = ("cost_usd", "cost_input_usd", "cost_output_usd", "cost_cache_read_usd", "cost_cache_write_usd", "cost_other_usd")
+        return {**dict(zip(names, parts, strict=True)), "price_version": version}
+
+
+def _value(v: Any) -> Any:
+    kind = v.WhichOneof("value")
+    if kind == "string_value":
+        return v.string_value
+    if kind == "int_value":
+        return v.int_value
+    if kind == "double_value":
+        return v.double_value
+    if kind == "bool_value":
+        return v.bool_value
+    if kind == "array_value":
+        return [_value(x) for x in v.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: _value(kv.value) for kv in v.kvlist_value.values}
+    if kind == "bytes_value":
+        return v.bytes_value.hex()
+    return None
+
+
+def _first(attrs: dict[str, Any], names: tuple[str, ...]) -> Any:
+    for name in names:
+        value = attrs.get(name)
+        if value is not None:
+            return value
+    return None
+
+
+def _operation(span_name: str, source: str, attrs: dict[str, Any]) -> str | None:
+    """The call's operation, or None when the span is not a Claude API call."""
+    if source == al.ANTHROPIC_SDK[0]:
+        return al.SDK_SPAN_OPERATIONS.get(span_name)
+    provider = _first(attrs, al.PROVIDER)
+    operation = _first(attrs, al.OPERATION)
+    if source == al.OPENINFERENCE[0] and attrs.get("openinference.span.kind") == "LLM":
+        operation = operation or "chat"
+    if operation is None and provider is None:
+        return None
+    if isinstance(provider, str) and provider.lower() not in ("anthropic", "aws.bedrock", "gcp.vertex_ai", "claude"):
+        model = _first(attrs, al.REQUEST_MODEL) or ""
+        if "claude" not in str(model).lower():
+            return None
+    if source != al.CLAUDESCOPE[0] and span_name.endswith("count_tokens"):
+        return "count_tokens"
+    return str(operation) if operation else "chat"
+
+
+def _invalid(span: Any) -> str | None:
+    """Why this span cannot be a call, or None."""
+    trace_id, span_id = span.trace_id, span.span_id
+    if len(trace_id) != 16 or trace_id == _ZERO_TRACE:
+        return "invalid trace_id (must be 16 non-zero bytes)"
+    if len(span_id) != 8 or span_id == _ZERO_SPAN:
+        return "invalid span_id (must be 8 non-zero bytes)"
+    start, end = span.start_time_unix_nano, span.end_time_unix_nano
+    if not (_MIN_NS <= start < _MAX_NS and _MIN_NS <= end < _MAX_NS):
+        return "timestamp outside 2000-2100"
+    if end < start:
+        return "end time before start time"
+    return None
+
+
+def _usage(attrs: dict[str, Any], source: str) -> Usage:
+    raw = _raw_usage(attrs)
+    cache_read = _count(raw.get("cache_read_input_tokens")) if raw else _count(_first(attrs, al.CACHE_READ))
+    write_total = _count(raw.get("cache_creation_input_tokens")) if raw else _count(_first(attrs, al.CACHE_WRITE))
+    w5m, w1h = _first(attrs, al.CACHE_WRITE_5M), _first(attrs, al.CACHE_WRITE_1H)
+    if w5m is None and w1h is None:
+        w5m_n, w1h_n = write_total, 0  # no TTL split reported: the default 5-minute cache
+    else:
+        w1h_n = _count(w1h)
+        w5m_n = _count(w5m) if w5m is not None else max(write_total - w1h_n, 0)
+    uncached = _first(attrs, al.UNCACHED_INPUT)
+    if raw and "input_tokens" in raw:
+        uncached = raw["input_tokens"]
+    if uncached is None:
+        total = _count(_first(attrs, al.INPUT_TOTAL))
+        uncached = total if source in al.INPUT_EXCLUDES_CACHE else max(total - cache_read - max(write_total, w5m_n + w1h_n), 0)
+    output = raw.get("output_tokens") if raw and "output_tokens" in raw else _first(attrs, al.OUTPUT)
+    return Usage(
+        input_tokens=_count(uncached),
+        cache_read_tokens=cache_read,
+        cache_write_5m_tokens=w5m_n,
+        cache_write_1h_tokens=w1h_n,
+        output_tokens=_count(output),
+        web_search_requests=_count(_first(attrs, al.WEB_SEARCH)),
+        service_tier=_str(_first(attrs, al.SERVICE_TIER)),
+        inference_geo=_str(_first(attrs, al.INFERENCE_GEO)),
+        speed=_str(_first(attrs, al.SPEED)),
+    )
+
+
+def _raw_usage(attrs: dict[str, Any]) -> dict[str, Any] | None:
+    raw = _first(attrs, al.USAGE_RAW)
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return None
+    return raw if isinstance(raw, dict) else None
+
+
+def _stop_reason(attrs: dict[str, Any]) -> str | None:
+    raw = _first(attrs, al.STOP_REASON)
+    if raw is not None:
+        return _str(raw)
+    finish = _first(attrs, al.FINISH_REASONS)
+    if isinstance(finish, list):
+        finish = finish[0] if finish else None
+    if finish is None:
+        return None
+    finish = str(finish)
+    return al.FINISH_REASON_TO_STOP.get(finish, finish)
+
+
+def _error_type(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    name = str(value).rsplit(".", 1)[-1]
+    return al.EXCEPTION_TO_ERROR_TYPE.get(name, name)
+
+
+def _rest_json(attrs: dict[str, Any], source: str) -> str | None:
+    drop_content = source in al.CONTENT_BY_DEFAULT
+    rest = {}
+    for key, value in attrs.items():
+        if key in _CONSUMED:
+            continue
+        lowered = key.lower()
+        if any(marker in lowered for marker in al.SECRET_MARKERS):
+            continue
+        if drop_content and (key in al.CONTENT_KEYS or key.startswith(al.CONTENT_PREFIXES)):
+            continue
+        # SPEC §2: extra attribution keys land in the JSON under their own names.
+        if key.startswith(CS_EXTRA_PREFIX):
+            key = key[len(CS_EXTRA_PREFIX):]
+        rest[key] = value
+    if not rest:
+        return None
+    return json.dumps(rest, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _str(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or None
+    return str(value) or None
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _count(value: Any) -> int:
+    """A token/request count: non-negative int64, 0 when absent or nonsense."""
+    if isinstance(value, bool) or value is None:
+        return 0
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        return 0
+    return n if 0 <= n < 2**62 else 0
+
+
+def _int32(value: Any) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        return None
+    return n if -(2**31) <= n < 2**31 else None
+
+
+def _bool(value: Any) -> bool | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    return str(value).lower() in ("true", "1", "yes")

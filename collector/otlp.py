@@ -1,0 +1,141 @@
+"""OTLP wire formats -> ``ExportTraceServiceRequest`` messages, with the SPEC §3 limits.
+
+Protobuf goes through the upb C parser. OTLP/JSON cannot be fed to ``json_format`` directly
+(its ids are hex, not base64), so ids are rewritten first. Every failure is a ``BadRequest``
+whose message says what was wrong; the HTTP and gRPC layers turn it into 400/413/415 answers.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import zlib
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+_ID_KEYS = frozenset(("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"))
+MAX_JSON_DEPTH = 64
+
+
+class BadRequest(ValueError):
+    """The request cannot be decoded; ``status`` is the HTTP answer (400, 413 or 415)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def media_type(content_type: str | None) -> str:
+    """``application/x-protobuf`` or ``application/json`` from a Content-Type header.
+
+    Raises:
+        BadRequest: 415 for any other type.
+    """
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    if kind in (PROTOBUF, "application/protobuf", "application/octet-stream"):
+        return PROTOBUF
+    if kind == JSON:
+        return JSON
+    raise BadRequest(415, f"unsupported content type {kind or '(none)'!r}; use {PROTOBUF} or {JSON}")
+
+
+def decompress(body: bytes, encoding: str | None, max_bytes: int) -> bytes:
+    """Undo ``Content-Encoding`` (gzip, deflate), never producing more than ``max_bytes``.
+
+    Raises:
+        BadRequest: 413 when the body (before or after decompression) is too large, 400 when
+        the compressed stream is corrupt, 415 for an unknown encoding.
+    """
+    enc = (encoding or "identity").strip().lower()
+    if len(body) > max_bytes:
+        raise BadRequest(413, f"request body exceeds {max_bytes} bytes")
+    if enc in ("identity", ""):
+        return body
+    if enc == "gzip":
+        wbits = 16 + zlib.MAX_WBITS
+    elif enc == "deflate":
+        wbits = zlib.MAX_WBITS
+    else:
+        raise BadRequest(415, f"unsupported content encoding {enc!r}; use gzip or deflate")
+    inflater = zlib.decompressobj(wbits)
+    try:
+        # Bounded output: a gzip bomb stops at the limit instead of filling memory.
+        out = inflater.decompress(body, max_bytes + 1)
+        if len(out) > max_bytes or inflater.unconsumed_tail:
+            raise BadRequest(413, f"request body exceeds {max_bytes} bytes after decompression")
+        if not inflater.eof:
+            raise BadRequest(400, f"truncated {enc} stream")
+    except zlib.error as exc:
+        raise BadRequest(400, f"corrupt {enc} stream: {exc}") from None
+    return out
+
+
+def decode_traces(body: bytes, kind: str) -> ExportTraceServiceRequest:
+    """Parse an already-decompressed OTLP traces body of ``kind`` (PROTOBUF or JSON)."""
+    request = ExportTraceServiceRequest()
+    if kind == PROTOBUF:
+        try:
+            request.ParseFromString(body)
+        except (DecodeError, RecursionError) as exc:
+            raise BadRequest(400, f"undecodable protobuf: {exc}") from None
+        return request
+    document = _load_json(body)
+    try:
+        json_format.ParseDict(_ids_to_base64(document, 0), request, ignore_unknown_fields=True)
+    except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
+        raise BadRequest(400, f"invalid OTLP/JSON: {str(exc)[:300]}") from None
+    return request
+
+
+def _load_json(body: bytes) -> Any:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(400, f"body is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        document = json.loads(text)
+    except RecursionError:
+        raise BadRequest(400, "JSON nesting too deep") from None
+    except ValueError as exc:
+        raise BadRequest(400, f"invalid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise BadRequest(400, "OTLP/JSON body must be an object")
+    return document
+
+
+def _ids_to_base64(node: Any, depth: int) -> Any:
+    """Copy of ``node`` with hex ids rewritten to the base64 that json_format expects."""
+    if depth > MAX_JSON_DEPTH:
+        raise BadRequest(400, f"JSON nesting deeper than {MAX_JSON_DEPTH}")
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key in _ID_KEYS and isinstance(value, str):
+                out[key] = _hex_to_base64(value)
+            else:
+                out[key] = _ids_to_base64(value, depth + 1)
+        return out
+    if isinstance(node, list):
+        return [_ids_to_base64(item, depth + 1) for item in node]
+    return node
+
+
+def _hex_to_base64(value: str) -> str:
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        # Not hex: keep no id, so the span is rejected with a reason instead of the batch.
+        raw = b""
+    return base64.b64encode(raw).decode("ascii")
+
+
+def encode_gzip(data: bytes) -> bytes:
+    """gzip ``data`` (helper for clients and tests)."""
+    return gzip.compress(data, compresslevel=1)

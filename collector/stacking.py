@@ -1,0 +1,92 @@
+"""One row per logical call when several producers trace the same call (SPEC §2).
+
+Stacked instrumentations (claudescope, the SDK's own tracer, OpenLLMetry, ...) each emit a span
+for one API call, in the same trace. Two call spans are the same call when they carry the same
+response id, or when one is the parent of the other and they come from different producers. The
+preferred copy (lowest source rank: claudescope's richer row first) stays visible in ``calls``;
+the others are kept but marked superseded.
+
+Matching uses a bounded index of recent call spans per trace (stacked spans of one call are
+exported within seconds of each other), reloaded from the store at start-up.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from claudescope.collector.store import SPANS_ARROW_SCHEMA
+
+_NAMES = SPANS_ARROW_SCHEMA.names
+_TRACE, _SPAN, _PARENT = _NAMES.index("trace_id"), _NAMES.index("span_id"), _NAMES.index("parent_span_id")
+_RESPONSE, _RANK, _SOURCE = _NAMES.index("response_id"), _NAMES.index("source_rank"), _NAMES.index("source")
+_SUPERSEDED = _NAMES.index("superseded")
+
+
+@dataclass(slots=True)
+class _Entry:
+    span_id: str
+    parent: str | None
+    response_id: str | None
+    rank: int
+    source: str
+    superseded: bool
+
+
+class StackIndex:
+    """Recent call spans by trace, deciding which copy of a call stays visible."""
+
+    def __init__(self, max_traces: int = 100_000) -> None:
+        self._max = max_traces
+        self._traces: OrderedDict[str, list[_Entry]] = OrderedDict()
+
+    def preload(self, rows: Iterable[tuple[str, str, str | None, str | None, int, str, bool]]) -> None:
+        """Seed with (trace_id, span_id, parent, response_id, rank, source, superseded), oldest first."""
+        for trace_id, span_id, parent, response_id, rank, source, superseded in rows:
+            self._add(trace_id, _Entry(span_id, parent, response_id, int(rank), source, bool(superseded)))
+
+    def resolve(self, rows: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], list[tuple[str, str]]]:
+        """Mark each new row superseded or not; returns (rows, keys of stored rows now superseded)."""
+        out: list[tuple[Any, ...]] = []
+        newly: list[tuple[str, str]] = []
+        for row in rows:
+            trace_id = row[_TRACE]
+            entries = self._traces.get(trace_id)
+            entry = _Entry(row[_SPAN], row[_PARENT], row[_RESPONSE], row[_RANK], row[_SOURCE], False)
+            if entries is not None:
+                if any(e.span_id == entry.span_id for e in entries):
+                    out.append(row)  # a resend: the store ignores it, first copy wins
+                    continue
+                for other in entries:
+                    if not _same_call(entry, other):
+                        continue
+                    if (other.rank, other.span_id) < (entry.rank, entry.span_id):
+                        entry.superseded = True
+                    elif not other.superseded:
+                        other.superseded = True
+                        newly.append((trace_id, other.span_id))
+            self._add(trace_id, entry)
+            if entry.superseded:
+                row = row[:_SUPERSEDED] + (True,) + row[_SUPERSEDED + 1 :]
+            out.append(row)
+        return out, newly
+
+    def _add(self, trace_id: str, entry: _Entry) -> None:
+        entries = self._traces.get(trace_id)
+        if entries is None:
+            self._traces[trace_id] = [entry]
+            if len(self._traces) > self._max:
+                self._traces.popitem(last=False)
+        else:
+            entries.append(entry)
+            self._traces.move_to_end(trace_id)
+
+
+def _same_call(a: _Entry, b: _Entry) -> bool:
+    if a.response_id and a.response_id == b.response_id:
+        return True
+    if a.source == b.source:
+        return False
+    return (a.parent is not None and a.parent == b.span_id) or (b.parent is not None and b.parent == a.span_id)

@@ -1,0 +1,403 @@
+"""The DuckDB store: the only module of claudescope that talks to DuckDB.
+
+One process (the collector) opens the file read-write. Writes (ingest batches, the alert
+engine's own tables) are serialized behind one lock; reads get a cursor each, so queries run
+concurrently with ingest. Query connections run with external access disabled and the
+configuration locked, so no SQL that reaches the query API can touch the file system.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from claudescope.schema import ALERT_EVENT_COLUMNS, CALL_COLUMNS, Column
+
+log = logging.getLogger(__name__)
+
+CALLS_TABLE = "call_spans"
+# Bookkeeping columns of call_spans after the schema.py columns.
+EXTRA_COLUMNS: tuple[Column, ...] = (
+    Column("parent_span_id", "VARCHAR", "parent span id (hex), for stacked-producer matching"),
+    Column("source_rank", "TINYINT", "producer preference, lower wins"),
+    Column("superseded", "BOOLEAN", "another producer's copy of the same call is preferred"),
+    Column("ingested_at", "TIMESTAMPTZ", "when the collector committed it"),
+)
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "VARCHAR": pa.string(),
+    "JSON": pa.string(),
+    "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
+    "DOUBLE": pa.float64(),
+    "BOOLEAN": pa.bool_(),
+    "INTEGER": pa.int32(),
+    "BIGINT": pa.int64(),
+    "TINYINT": pa.int8(),
+    "DECIMAL(18,9)": pa.decimal128(18, 9),
+}
+
+
+def arrow_schema(columns: Iterable[Column]) -> pa.Schema:
+    """Arrow schema for ``columns`` (built from claudescope.schema, the one definition)."""
+    return pa.schema([pa.field(c.name, _ARROW_TYPES[c.sql_type]) for c in columns])
+
+
+CALLS_ARROW_SCHEMA = arrow_schema(CALL_COLUMNS)
+SPANS_ARROW_SCHEMA = arrow_schema((*CALL_COLUMNS, *EXTRA_COLUMNS))
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or written (clear message for the operator)."""
+
+
+class StoreVersionError(StoreError):
+    """The data directory was written by a newer claudescope than this one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One append-only migration file."""
+
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        """sha256 of the file text, recorded so edits to applied migrations are noticed."""
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def load_migrations(directory: Path | None = None) -> list[Migration]:
+    """All ``NNNN_name.sql`` files in version order (the package's own by default)."""
+    if directory is None:
+        files = [(f.name, f.read_text(encoding="utf-8")) for f in resources.files("claudescope.collector").joinpath("migrations").iterdir()]
+    else:
+        files = [(f.name, f.read_text(encoding="utf-8")) for f in directory.iterdir()]
+    migrations = []
+    for name, text in files:
+        match = _MIGRATION_NAME.match(name)
+        if match:
+            migrations.append(Migration(int(match.group(1)), name, text))
+    migrations.sort(key=lambda m: m.version)
+    versions = [m.version for m in migrations]
+    if len(set(versions)) != len(versions):
+        raise StoreError(f"two migrations share a version number: {[m.name for m in migrations]}")
+    return migrations
+
+
+def _expand(sql: str) -> str:
+    """Fill the schema.py column lists into a migration's placeholders."""
+    def ddl(columns: Sequence[Column]) -> str:
+        return ",\n    ".join(f"{c.name} {c.sql_type}" for c in columns)
+
+    return (
+        sql.replace("@CALL_COLUMNS@", ddl(CALL_COLUMNS))
+        .replace("@CALL_COLUMN_NAMES@", ", ".join(c.name for c in CALL_COLUMNS))
+        .replace("@ALERT_EVENT_COLUMNS@", ddl(ALERT_EVENT_COLUMNS))
+    )
+
+
+def statement_types(sql: str) -> list[str]:
+    """DuckDB's own parse of ``sql`` into statement type names (e.g. ``["SELECT"]``).
+
+    Raises:
+        ValueError: the text does not parse.
+    """
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise ValueError(str(exc).splitlines()[0]) from None
+    return [s.type.name for s in statements]
+
+
+class QueryTimeout(RuntimeError):
+    """A read query ran past its time limit and was interrupted."""
+
+
+class Store:
+    """The collector's DuckDB file. Build with :meth:`open`."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, *, read_only: bool) -> None:
+        self._con = con
+        self.path = path
+        self.read_only = read_only
+        self._write_lock = threading.Lock()
+        self._listeners: list[Callable[[pa.Table], None]] = []
+        self._closed = False
+
+    # --- lifecycle -----------------------------------------------------------------
+    @classmethod
+    def open(cls, path: Path, *, read_only: bool = False, migrations_dir: Path | None = None, threads: int | None = None) -> Store:
+        """Open (creating if needed) the store at ``path`` and bring its schema up to date.
+
+        Raises:
+            StoreVersionError: the file has migrations this binary does not know (newer store).
+            StoreError: the file is locked by another process or unreadable.
+        """
+        path = Path(path)
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.exists():
+            raise StoreError(f"no store at {path}")
+        config: dict[str, Any] = {}
+        if threads:
+            config["threads"] = threads
+        try:
+            con = duckdb.connect(str(path), read_only=read_only, config=config)
+        except duckdb.IOException as exc:
+            raise StoreError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+        store = cls(con, path, read_only=read_only)
+        try:
+            store._migrate(load_migrations(migrations_dir))
+            # Nothing after this point may read or write files other than the store itself.
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
+        except BaseException:
+            con.close()
+            raise
+        return store
+
+    def close(self) -> None:
+        """Checkpoint and close; idempotent."""
+        with self._write_lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                if not self.read_only:
+                    self._con.execute("CHECKPOINT")
+            finally:
+                self._con.close()
+
+    # --- migrations ----------------------------------------------------------------
+    def _migrate(self, migrations: list[Migration]) -> None:
+        con = self._con
+        known = {m.version: m for m in migrations}
+        has_table = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_migrations'"
+        ).fetchone()[0]
+        applied: dict[int, str] = {}
+        if has_table:
+            applied = {int(v): str(n) for v, n in con.execute("SELECT version, name FROM schema_migrations").fetchall()}
+        newer = sorted(v for v in applied if v not in known)
+        if newer:
+            raise StoreVersionError(
+                f"{self.path} was written by a newer claudescope (migration {applied[newer[-1]]} is unknown "
+                "to this version); upgrade claudescope to open it"
+            )
+        pending = [m for m in migrations if m.version not in applied]
+        if not pending:
+            return
+        if self.read_only:
+            raise StoreError(f"{self.path} needs migrations {[m.name for m in pending]}; start the collector once to apply them")
+        con.execute("BEGIN")
+        try:
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+                "checksum VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+            )
+            for m in pending:
+                for statement in duckdb.extract_statements(_expand(m.sql)):
+                    con.execute(statement)
+                con.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?, ?)",
+                    [m.version, m.name, m.checksum, datetime.now(UTC)],
+                )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        log.info("store %s: applied migrations %s", self.path, ", ".join(m.name for m in pending))
+
+    def applied_migrations(self) -> list[tuple[int, str]]:
+        """(version, name) of every migration recorded in the store."""
+        return [(int(v), str(n)) for v, n in self._cursor().execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()]
+
+    # --- writes --------------------------------------------------------------------
+    def subscribe(self, listener: Callable[[pa.Table], None]) -> None:
+        """Call ``listener(rows)`` after each durable commit with the new ``calls`` rows (Arrow)."""
+        self._listeners.append(listener)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one write statement, serialized with ingest (for the alert engine's tables)."""
+        with self._write_lock:
+            self._check_open()
+            self._con.execute(sql, list(params))
+
+    def insert_spans(self, batch: pa.Table, supersede: pa.Table | None = None) -> pa.Table:
+        """Durably insert call rows (SPANS_ARROW_SCHEMA); duplicates of stored keys are ignored.
+
+        ``supersede`` holds (trace_id, span_id) of stored rows that a better producer's copy in
+        this batch replaces. Returns the ``calls`` rows actually inserted and not superseded,
+        after notifying subscribers.
+        """
+        with self._write_lock:
+            self._check_open()
+            con = self._con
+            name = f"batch_{threading.get_ident()}"
+            con.register(name, batch)
+            try:
+                con.execute("BEGIN")
+                try:
+                    keys = con.execute(
+                        f"INSERT OR IGNORE INTO {CALLS_TABLE} BY NAME SELECT * FROM {name} RETURNING trace_id, span_id"
+                    ).fetchall()
+                    if supersede is not None and supersede.num_rows:
+                        self._mark_superseded(supersede)
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+            finally:
+                con.unregister(name)
+        fresh = _visible_calls(batch, keys)
+        self._notify(fresh)
+        return fresh
+
+    def _mark_superseded(self, keys: pa.Table) -> None:
+        name = f"sup_{threading.get_ident()}"
+        self._con.register(name, keys)
+        try:
+            self._con.execute(
+                f"UPDATE {CALLS_TABLE} AS c SET superseded = true FROM {name} AS k "
+                "WHERE c.trace_id = k.trace_id AND c.span_id = k.span_id"
+            )
+        finally:
+            self._con.unregister(name)
+
+    def _notify(self, rows: pa.Table) -> None:
+        if not rows.num_rows:
+            return
+        for listener in list(self._listeners):
+            try:
+                listener(rows)
+            except Exception:  # a subscriber's bug must not fail ingest that is already durable
+                log.exception("store subscriber %r failed", listener)
+
+    def delete_older_than(self, cutoff: datetime) -> int:
+        """Retention: drop calls that started before ``cutoff``; returns the number removed."""
+        with self._write_lock:
+            self._check_open()
+            row = self._con.execute(f"DELETE FROM {CALLS_TABLE} WHERE start_time < ?", [cutoff]).fetchone()
+            return int(row[0]) if row else 0
+
+    def replace_costs(self, costs: pa.Table) -> None:
+        """Write recomputed costs (trace_id, span_id, cost columns, price_version) in one transaction."""
+        with self._write_lock:
+            self._check_open()
+            con = self._con
+            name = f"costs_{threading.get_ident()}"
+            con.register(name, costs)
+            try:
+                sets = ", ".join(f"{c} = k.{c}" for c in costs.column_names if c not in ("trace_id", "span_id"))
+                con.execute(
+                    f"UPDATE {CALLS_TABLE} AS c SET {sets} FROM {name} AS k "
+                    "WHERE c.trace_id = k.trace_id AND c.span_id = k.span_id"
+                )
+            finally:
+                con.unregister(name)
+
+    def load_arrow(self, table: str, data: pa.Table) -> None:
+        """Append ``data`` into ``table`` by column name (restore)."""
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", table):
+            raise ValueError(f"bad table name {table!r}")
+        with self._write_lock:
+            self._check_open()
+            name = f"load_{threading.get_ident()}"
+            self._con.register(name, data)
+            try:
+                self._con.execute(f"INSERT OR IGNORE INTO {table} BY NAME SELECT * FROM {name}")
+            finally:
+                self._con.unregister(name)
+
+    # --- reads ---------------------------------------------------------------------
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        self._check_open()
+        return self._con.cursor()
+
+    def read_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        """Run a read query on its own cursor and return the result as Arrow (thread-safe)."""
+        cur = self._cursor()
+        try:
+            return cur.sql(sql, params=list(params) or None).to_arrow_table()
+        finally:
+            cur.close()
+
+    def query_limited(self, sql: str, *, timeout_s: float, max_rows: int) -> tuple[pa.Table, bool]:
+        """Run a user query with a time limit (interrupt) and a row cap.
+
+        Returns (table, truncated). Raises QueryTimeout, or duckdb errors as ValueError.
+        """
+        cur = self._cursor()
+        timer = threading.Timer(timeout_s, cur.interrupt)
+        timer.daemon = True
+        timer.start()
+        started = time.monotonic()
+        try:
+            reader = cur.sql(sql).to_arrow_reader(batch_size=min(max_rows + 1, 65536))
+            batches, count = [], 0
+            for rb in reader:
+                batches.append(rb)
+                count += rb.num_rows
+                if count > max_rows:
+                    break
+            table = pa.Table.from_batches(batches, schema=reader.schema).slice(0, max_rows)
+            return table, count > max_rows
+        except duckdb.InterruptException:
+            raise QueryTimeout(f"query interrupted after {timeout_s:g} s") from None
+        except duckdb.Error as exc:
+            if time.monotonic() - started >= timeout_s:
+                raise QueryTimeout(f"query interrupted after {timeout_s:g} s") from None
+            raise ValueError(str(exc).splitlines()[0]) from None
+        finally:
+            timer.cancel()
+            cur.close()
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """First column of the first row of a read query (None when empty)."""
+        cur = self._cursor()
+        try:
+            row = cur.execute(sql, list(params)).fetchone()
+            return row[0] if row else None
+        finally:
+            cur.close()
+
+    def size_bytes(self) -> int:
+        """Bytes on disk of the store file plus its WAL."""
+        total = 0
+        for p in (self.path, self.path.with_name(self.path.name + ".wal")):
+            try:
+                total += p.stat().st_size
+            except OSError:
+                pass
+        return total
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("store is closed")
+
+
+def _visible_calls(batch: pa.Table, inserted_keys: list[tuple[str, str]]) -> pa.Table:
+    """The rows of ``batch`` that were inserted and are calls (not superseded)."""
+    if len(inserted_keys) != batch.num_rows:
+        wanted = pa.array([t + s for t, s in inserted_keys], pa.string())
+        batch = batch.filter(pc.is_in(pc.binary_join_element_wise(batch["trace_id"], batch["span_id"], ""), wanted))
+    batch = batch.filter(pc.invert(batch["superseded"].fill_null(False)))
+    return batch.select(list(CALLS_ARROW_SCHEMA.names))

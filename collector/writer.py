@@ -1,0 +1,160 @@
+"""Group commit: one thread owns ingest writes; requests wait for the commit that holds them.
+
+Requests hand their normalised rows to :meth:`Writer.submit` and get a future that resolves
+once the rows are durable (committed to the DuckDB WAL). Pending rows are bounded by
+``limits.max_queue_spans``: beyond that ``submit`` raises :class:`QueueFull` and the caller
+answers 429 with Retry-After. A failed commit fails every request in it (503) and loses
+nothing that was acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from claudescope.collector.metrics import Metrics
+from claudescope.collector.stacking import StackIndex
+from claudescope.collector.store import SPANS_ARROW_SCHEMA, Store
+
+log = logging.getLogger(__name__)
+_MAX_COMMIT_ROWS = 50_000  # keeps one transaction (and its memory) bounded under a backlog
+
+
+class QueueFull(RuntimeError):
+    """The write queue cannot take more rows right now (answer 429/503 with Retry-After)."""
+
+
+class WriterStopped(RuntimeError):
+    """The writer is shutting down or its store failed."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    rows: list[tuple[Any, ...]]
+    future: Future[int] = field(default_factory=Future)
+
+
+class Writer:
+    """The single ingest writer thread."""
+
+    def __init__(self, store: Store, metrics: Metrics, *, max_queue_rows: int, commit_interval_ms: int, stack: StackIndex | None = None) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._max_rows = max_queue_rows
+        self._interval = commit_interval_ms / 1000.0
+        self._stack = stack or StackIndex()
+        self._cond = threading.Condition()
+        self._pending: list[_Pending] = []
+        self._pending_rows = 0
+        self._stopping = False
+        self.healthy = True
+        self._thread = threading.Thread(target=self._run, name="claudescope-writer", daemon=True)
+
+    @property
+    def queue_depth(self) -> int:
+        """Rows waiting for the next commit."""
+        return self._pending_rows
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        self._thread.start()
+
+    def submit(self, rows: list[tuple[Any, ...]]) -> Future[int]:
+        """Queue rows for the next commit; the future resolves to the stored count when durable.
+
+        Raises:
+            QueueFull: the queue is at its bound.
+            WriterStopped: shutting down, or the store is failing.
+        """
+        with self._cond:
+            if self._stopping:
+                raise WriterStopped("collector is shutting down")
+            if not self.healthy:
+                raise WriterStopped("store is failing; retry later")
+            if self._pending_rows and self._pending_rows + len(rows) > self._max_rows:
+                raise QueueFull(f"write queue full ({self._pending_rows} rows pending)")
+            item = _Pending(rows)
+            self._pending.append(item)
+            self._pending_rows += len(rows)
+            self._cond.notify()
+            return item.future
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Commit what is queued, then stop the thread."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            items = self._take()
+            if items is None:
+                return
+            self._commit(items)
+
+    def _take(self) -> list[_Pending] | None:
+        with self._cond:
+            while not self._pending and not self._stopping:
+                self._cond.wait()
+            if not self._pending:
+                return None
+        # Let concurrent requests join this commit: one WAL sync for all of them.
+        if not self._stopping and self._pending_rows < _MAX_COMMIT_ROWS:
+            time.sleep(self._interval)
+        with self._cond:
+            taken, rows = [], 0
+            while self._pending and (not taken or rows + len(self._pending[0].rows) <= _MAX_COMMIT_ROWS):
+                item = self._pending.pop(0)
+                taken.append(item)
+                rows += len(item.rows)
+            return taken
+
+    def _commit(self, items: list[_Pending]) -> None:
+        started = time.perf_counter()
+        count = sum(len(i.rows) for i in items)
+        try:
+            rows = [row for item in items for row in item.rows]
+            rows, superseded = self._stack.resolve(rows)
+            table = _table(rows)
+            keys = pa.table({"trace_id": [k[0] for k in superseded], "span_id": [k[1] for k in superseded]}, schema=pa.schema([("trace_id", pa.string()), ("span_id", pa.string())]))
+            self._store.insert_spans(table, keys)
+        except Exception as exc:  # the disk or the store failed: nothing in this commit is acknowledged
+            log.error("commit of %d rows failed: %s", count, exc)
+            self._metrics.count_commit(rows=0, seconds=0.0, ok=False)
+            self._release(items, count)
+            for item in items:
+                item.future.set_exception(WriterStopped(f"store write failed: {exc}"))
+            self.healthy = self._store_alive()
+            return
+        self._metrics.count_commit(rows=count, seconds=time.perf_counter() - started, ok=True)
+        self.healthy = True
+        self._release(items, count)
+        for item in items:
+            item.future.set_result(len(item.rows))
+
+    def _release(self, items: list[_Pending], count: int) -> None:
+        with self._cond:
+            self._pending_rows -= count
+
+    def _store_alive(self) -> bool:
+        try:
+            self._store.scalar("SELECT 1")
+            return True
+        except Exception:
+            return False
+
+
+def _table(rows: list[tuple[Any, ...]]) -> pa.Table:
+    if not rows:
+        return SPANS_ARROW_SCHEMA.empty_table()
+    columns = list(zip(*rows, strict=True))
+    arrays = [pa.array(col, type=f.type) for col, f in zip(columns, SPANS_ARROW_SCHEMA, strict=True)]
+    return pa.Table.from_arrays(arrays, schema=SPANS_ARROW_SCHEMA)

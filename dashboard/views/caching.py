@@ -1,0 +1,106 @@
+"""Caching: hit rate, savings, wasted writes, and prefixes that should be cached."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pandas as pd
+import streamlit as st
+
+from claudescope.dashboard import charts, queries, savings, view
+from claudescope.dashboard import formatting as fmt
+from claudescope.dashboard.context import current
+from claudescope.dashboard.frames import dec, num
+
+ZERO = Decimal(0)
+INPUT_KINDS = ("input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens")
+
+
+def hit_rate(frame: pd.DataFrame) -> pd.Series:
+    """Cache read tokens over all input tokens (uncached + reads + writes), per row."""
+    total = sum(frame[c].map(num) for c in frame.columns if c in INPUT_KINDS or c == "cache_write_tokens")
+    return (frame["cache_read_tokens"].map(num) / total.where(total > 0)).astype("float64")
+
+
+def summary(f: object) -> None:
+    """Hit rate, tokens read from cache, savings and write spend over the range."""
+    tot = view.load(queries.totals, f).iloc[0]
+    by_model = view.load(queries.cache_usage_by_model, f)
+    all_input = sum(num(tot[c]) for c in INPUT_KINDS)
+    cols = st.columns(4)
+    cols[0].metric("Cache hit rate", fmt.pct(num(tot["cache_read_tokens"]) / all_input if all_input else None),
+                   border=True, help="Cache read tokens / all input tokens (uncached + cache reads + cache writes).")
+    cols[1].metric("Tokens read from cache", fmt.tokens(num(tot["cache_read_tokens"])), border=True)
+    cols[2].metric("Saved by caching", fmt.money(savings.caching_savings(by_model, current().prices)), border=True,
+                   help="Cache reads priced as uncached input, minus what cache writes cost above input price.")
+    cols[3].metric("Spent on cache writes", fmt.money(dec(tot["cost_cache_write_usd"]) or ZERO), border=True)
+
+
+def over_time(f: object) -> None:
+    """Hit rate per bucket."""
+    frame = view.load(queries.cache_over_time, f)
+    frame = frame.assign(hit_rate=hit_rate(frame), series="hit rate")
+    st.altair_chart(charts.lines(frame, x="bucket", y="hit_rate", color="series", y_title="cache hit rate",
+                                 by_model=False, y_format="%"), width="stretch")
+
+
+def by_feature(f: object) -> None:
+    """Hit rate and cache spend per feature."""
+    frame = view.load(queries.cost_by, f, "feature")
+    table = pd.DataFrame({
+        "feature": frame["feature"], "hit rate": hit_rate(frame).map(fmt.pct),
+        "cache reads": frame["cache_read_tokens"].map(fmt.tokens),
+        "cache writes": (frame["cache_write_5m_tokens"].map(num) + frame["cache_write_1h_tokens"].map(num)).map(fmt.tokens),
+        "uncached input": frame["input_tokens"].map(fmt.tokens),
+        "cache write spend": frame["cost_cache_write_usd"].map(fmt.money),
+    })
+    st.dataframe(table, hide_index=True, width="stretch")
+
+
+def prefixes(f: object) -> None:
+    """Repeated prefixes: wasted writes, uncached repeats worth caching, and 5m vs 1h."""
+    raw = view.load(queries.prefix_reuse, f)
+    if raw.empty:
+        st.info("No repeated prompt prefixes recorded (the instrumentation hashes each request's cacheable "
+                "prefix as `claudescope.cache.prefix_hash`).")
+        return
+    opportunities = savings.prefix_opportunities(raw, current().prices)
+    wasted = raw[(raw["cache_writes"].map(num) > 0) & (raw["cache_hits"].map(num) == 0)]
+    cols = st.columns(3)
+    missed = opportunities[opportunities["cache_hits"] == 0] if not opportunities.empty else opportunities
+    cols[0].metric("Repeated uncached prefixes", fmt.count(len(missed)), border=True)
+    cols[1].metric("Caching them would save", fmt.money(sum(missed["saving_usd"], ZERO) if len(missed) else ZERO),
+                   border=True)
+    cols[2].metric("Prefixes written, never read", fmt.count(len(wasted)), border=True,
+                   help="Cache writes that no later call read: the write premium was wasted.")
+    if opportunities.empty:
+        return
+    show = opportunities.head(50).copy()
+    for column in ("uncached_usd", "cached_5m_usd", "cached_1h_usd", "saving_usd"):
+        show[column] = show[column].map(lambda v: fmt.money(v, precise=True))
+    show["prefix_tokens"] = show["prefix_tokens"].map(fmt.tokens)
+    st.dataframe(show.rename(columns={"uncached_usd": "uncached", "cached_5m_usd": "cached 5m",
+                                      "cached_1h_usd": "cached 1h", "best_ttl": "best TTL", "saving_usd": "saving"}),
+                 hide_index=True, width="stretch")
+
+
+def body() -> None:
+    """The page, refreshed in place."""
+    f = view.page_filters()
+    if view.is_empty(view.load(queries.totals, f)):
+        view.empty_state()
+        return
+    summary(f)
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Hit rate over time")
+        over_time(f)
+    with right:
+        st.subheader("By feature")
+        by_feature(f)
+    st.subheader("Repeated prefixes: cache them, and with which TTL")
+    prefixes(f)
+
+
+view.header("Caching", "How much prompt caching saves, and where it would save more")
+view.refreshing(body)

@@ -1,0 +1,105 @@
+"""Calls explorer: the filtered calls, newest first, and everything about one call."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from claudescope.dashboard import queries, view
+from claudescope.dashboard import formatting as fmt
+from claudescope.dashboard.frames import dec, num
+
+ZERO = Decimal(0)
+CONTENT_KEYS = ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions")
+COST_PARTS = (("Input", "cost_input_usd"), ("Output", "cost_output_usd"), ("Cache read", "cost_cache_read_usd"),
+              ("Cache write", "cost_cache_write_usd"), ("Other", "cost_other_usd"), ("Total", "cost_usd"))
+
+
+def table(frame: pd.DataFrame) -> None:
+    """The calls, formatted for reading."""
+    shown = pd.DataFrame({
+        "time (UTC)": frame["start_time"].dt.strftime("%Y-%m-%d %H:%M:%S"), "model": frame["model"],
+        "feature": frame["feature"], "user": frame["user_id"], "prompt": frame["prompt_version"],
+        "status": frame["status"], "stop": frame["stop_reason"], "latency": frame["duration_ms"].map(fmt.ms),
+        "input": frame["input_tokens"].map(fmt.tokens), "cache read": frame["cache_read_tokens"].map(fmt.tokens),
+        "cache write": frame["cache_write_tokens"].map(fmt.tokens), "output": frame["output_tokens"].map(fmt.tokens),
+        "cost": frame["cost_usd"].map(fmt.money),
+    })
+    st.dataframe(shown, hide_index=True, width="stretch", height=360)
+
+
+def detail(call: pd.Series) -> None:
+    """One call: cost breakdown, attributes, attempts and content when captured."""
+    st.subheader(f"Call {call['response_id'] or call['span_id']}")
+    cols = st.columns(len(COST_PARTS))
+    for col, (label, column) in zip(cols, COST_PARTS):
+        col.metric(label, fmt.money(dec(call[column])), border=True)
+    facts = {k: _plain(call[k]) for k in call.index if k not in ("attributes",) and not k.startswith("cost_")}
+    attributes = _attributes(call["attributes"])
+    attempts = {k: v for k, v in attributes.items() if "attempt" in k}
+    content = {k: attributes.pop(k) for k in CONTENT_KEYS if k in attributes}
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Columns**")
+        st.json(facts, expanded=False)
+        st.markdown("**Attempts**")
+        if int(num(call["retries"])) == 0 and not attempts:
+            st.caption("Answered on the first attempt.")
+        else:
+            st.json(attempts or {"retries": int(num(call["retries"]))}, expanded=True)
+    with right:
+        st.markdown("**Attributes**")
+        st.json(attributes, expanded=False)
+        st.markdown("**Content**")
+        if content:
+            st.json(content, expanded=False)
+        else:
+            st.caption("Not captured (set OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true to opt in).")
+
+
+def _attributes(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return dict(raw)
+    try:
+        value = json.loads(raw) if raw else {}
+    except (TypeError, ValueError):
+        return {"(unreadable)": str(raw)}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def body() -> None:
+    """The page, refreshed in place."""
+    f = view.page_filters()
+    left, mid, right = st.columns([1, 1, 1])
+    status = left.selectbox("Status", ["any", "ok", "error"], key="calls_status")
+    stop = mid.selectbox("Stop reason", ["any", "end_turn", "max_tokens", "tool_use", "stop_sequence", "refusal",
+                                         "pause_turn", "model_context_window_exceeded"], key="calls_stop")
+    limit = right.selectbox("Rows", [100, 500, 2000], index=1, key="calls_limit")
+    frame = view.load(queries.recent_calls, f, status=None if status == "any" else status,
+                      stop_reason=None if stop == "any" else stop, limit=int(limit))
+    if frame.empty:
+        view.empty_state()
+        return
+    st.caption(f"{fmt.count(len(frame))} most recent calls matching")
+    table(frame)
+    labels = [f"{t:%Y-%m-%d %H:%M:%S} · {m} · {fmt.money(dec(c))} · {s}"
+              for t, m, c, s in zip(frame["start_time"], frame["model"], frame["cost_usd"], frame["span_id"])]
+    picked = st.selectbox("Call", range(len(labels)), format_func=labels.__getitem__, key="calls_pick")
+    row = frame.iloc[int(picked or 0)]
+    found = view.load(queries.call_detail, str(row["trace_id"]), str(row["span_id"]))
+    if not found.empty:
+        detail(found.iloc[0])
+
+
+view.header("Calls explorer", "Every call, and everything recorded about one")
+body()

@@ -1,0 +1,105 @@
+"""Overview: where the money goes right now, against the budget, and what is on fire."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import streamlit as st
+
+from claudescope.dashboard import budget, charts, queries, savings, view
+from claudescope.dashboard import formatting as fmt
+from claudescope.dashboard.context import current
+from claudescope.dashboard.frames import dec, num
+
+ZERO = Decimal(0)
+
+
+def totals_row(f: object) -> bool:
+    """Spend, calls, errors, latency and caching for the range; False when there is no data."""
+    tot = view.load(queries.totals, f).iloc[0]
+    calls = int(num(tot["calls"]))
+    if calls == 0:
+        view.empty_state()
+        return False
+    lat = view.load(queries.latency_percentiles, f).iloc[0]
+    by_model = view.load(queries.cache_usage_by_model, f)
+    all_input = sum(num(tot[c]) for c in ("input_tokens", "cache_read_tokens", "cache_write_5m_tokens",
+                                           "cache_write_1h_tokens"))
+    cols = st.columns(6)
+    cols[0].metric("Spend", fmt.money(dec(tot["cost_usd"]) or ZERO), border=True)
+    cols[1].metric("Calls", fmt.count(calls), border=True)
+    cols[2].metric("Error rate", fmt.pct(num(tot["errors"]) / calls), border=True)
+    cols[3].metric("p95 latency", fmt.ms(num(lat["p95_ms"], float("nan"))), border=True)
+    cols[4].metric("Cache hit rate", fmt.pct(num(tot["cache_read_tokens"]) / all_input if all_input else None),
+                   border=True)
+    cols[5].metric("Saved by caching", fmt.money(savings.caching_savings(by_model, current().prices)), border=True)
+    unpriced = int(num(tot["unpriced_calls"]))
+    if unpriced:
+        st.warning(f"{fmt.count(unpriced)} calls used a model with no known price: they are not in the spend. "
+                   "See the Cost page, and add the price under [prices] in claudescope.toml.")
+    return True
+
+
+def budget_row(f: object) -> None:
+    """Today and this month against the configured budget (all calls, whatever the filters)."""
+    config = current().budget
+    w = budget.windows(f.now, config.timezone)  # type: ignore[attr-defined]
+    org = f.without_dimensions()  # type: ignore[attr-defined]
+    today = dec(view.load(queries.spend_between, org, w.day_start, w.now).iloc[0]["cost_usd"]) or ZERO
+    month = dec(view.load(queries.spend_between, org, w.month_start, w.now).iloc[0]["cost_usd"]) or ZERO
+    projected = budget.projected_month_end(month, w)
+    st.subheader("Budget", help=f"All calls, days and months in {config.timezone}.")
+    cols = st.columns(4)
+    cols[0].metric("Spend today", fmt.money(today), _against(today, config.daily_usd), delta_color="off",
+                   border=True)
+    cols[1].metric("Spend this month", fmt.money(month), _against(month, config.monthly_usd), delta_color="off",
+                   border=True)
+    over = config.monthly_usd is not None and projected > config.monthly_usd
+    cols[2].metric("Projected month-end", fmt.money(projected), _against(projected, config.monthly_usd),
+                   delta_color="inverse" if over else "off", border=True)
+    cols[3].metric("Burn rate", f"{fmt.money(budget.burn_per_hour(today, w.day_start, w.now))}/h",
+                   border=True, help="Today's spend per hour so far.")
+    if over:
+        st.error(f"At this pace the month ends at {fmt.money(projected)}, over the "
+                 f"{fmt.money(config.monthly_usd)} budget.")
+
+
+def _against(spent: Decimal, limit: Decimal | None) -> str | None:
+    part = budget.share(spent, limit)
+    return None if part is None else f"{fmt.pct(part, 0)} of {fmt.money(limit)} budget"
+
+
+def top_and_alerts(f: object) -> None:
+    """Top features by cost, next to the alerts firing now."""
+    left, right = st.columns([3, 2])
+    features = view.load(queries.cost_by, f, "feature").head(8)
+    with left:
+        st.subheader("Top features by cost")
+        table = features.assign(
+            spend=features["cost_usd"].map(fmt.money),
+            calls_=features["calls"].map(fmt.count),
+            per_call=[fmt.money(dec(c) / int(n) if dec(c) is not None and n else None, precise=True)
+                      for c, n in zip(features["cost_usd"], features["calls"])],
+        )[["feature", "spend", "calls_", "per_call"]].rename(columns={"calls_": "calls", "per_call": "per call"})
+        st.altair_chart(charts.ranked_bars(features, label="feature", value="cost_usd", title="spend"),
+                        width="stretch")
+        st.dataframe(table, hide_index=True, width="stretch")
+    with right:
+        st.subheader("Firing alerts")
+        firing = view.load(queries.firing_alerts)
+        if firing.empty:
+            st.success("No alert is firing.", icon=":material/check_circle:")
+        for alert in firing.itertuples(index=False):
+            st.error(f"**{alert.rule}** ({alert.severity}): {alert.summary}", icon=":material/warning:")
+
+
+def body() -> None:
+    """The page, refreshed in place."""
+    f = view.page_filters()
+    if totals_row(f):
+        budget_row(f)
+        top_and_alerts(f)
+
+
+view.header("Overview", "Where your Claude money and latency go")
+view.refreshing(body)

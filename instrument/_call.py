@@ -1,0 +1,190 @@
+"""One Claude call in flight: its span, the facts gathered so far, and how it ends (once)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+
+from claudescope import semconv as sc
+
+from . import _context, _extract, _prefix
+from ._content import ContentPolicy
+from ._metrics import CallMetrics
+from ._safety import guard
+
+# The call whose request() is running here; the per-attempt middleware reports to it.
+CURRENT_CALL: ContextVar["Call | None"] = ContextVar("claudescope_call", default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """Everything one instrument() needs at call time, built once and passed down."""
+
+    tracer: Tracer
+    metrics: CallMetrics
+    content: ContentPolicy
+
+    def start(self, options: Any, stream: bool) -> "Call | None":
+        """A Call for these request options, or None when they are not a Claude API call."""
+        operation = _extract.operation_of(options)
+        if operation is None:
+            return None
+        body = getattr(options, "json_data", None)
+        attrs = _extract.request_attributes(body, operation, stream)
+        # Optional enrichers are guarded one by one: a fault loses that enrichment, not the span.
+        _enrich(attrs, _extract.attribution_attributes, _context.current(), body)
+        if operation in ("chat", "count_tokens"):
+            _enrich(attrs, _prefix.prefix_attributes, body)
+            _enrich(attrs, self.content.request_attributes, body)
+        if operation.startswith("batch_"):
+            batch_id = _batch_id(getattr(options, "url", ""))
+            if batch_id:
+                attrs[sc.CS_BATCH_ID] = batch_id
+        model = attrs.get(sc.GEN_AI_REQUEST_MODEL)
+        name = f"{attrs[sc.GEN_AI_OPERATION_NAME]} {model}" if model else attrs[sc.GEN_AI_OPERATION_NAME]
+        span = self.tracer.start_span(name, kind=SpanKind.CLIENT)
+        return Call(self, span, attrs)
+
+
+@guard()
+def _enrich(attrs: dict[str, Any], fn: Callable[..., dict[str, Any]], *args: Any) -> None:
+    attrs.update(fn(*args))
+
+
+def _batch_id(url: Any) -> str | None:
+    parts = str(url).split("?", 1)[0].strip("/").split("/")
+    if "batches" in parts:
+        index = parts.index("batches") + 1
+        if index < len(parts) and parts[index].startswith("msgbatch"):
+            return parts[index]
+    return None
+
+
+class Call:
+    """The state of one call; ``finish`` ends its span exactly once and records metrics."""
+
+    __slots__ = ("runtime", "span", "attrs", "usage", "started", "attempts", "first_chunk", "finished", "error")
+
+    def __init__(self, runtime: Runtime, span: trace.Span, attrs: dict[str, Any]) -> None:
+        self.runtime = runtime
+        self.span = span
+        self.attrs = attrs
+        self.usage = _extract.UsageTotals()
+        self.started = time.perf_counter()
+        self.attempts = 0
+        self.first_chunk: float | None = None
+        self.finished = False
+        self.error: str | None = None
+
+    # --- facts --------------------------------------------------------------------
+    def attempt(self, number: int, status: int | None, headers: Any, error: str | None, began: float) -> None:
+        """Record one HTTP attempt as a span event and keep the last response's facts."""
+        self.attempts = max(self.attempts, number + 1)
+        event: dict[str, Any] = {sc.CS_ATTEMPT_NUMBER: number,
+                                 sc.CS_ATTEMPT_DURATION_MS: (time.perf_counter() - began) * 1000.0}
+        if status is not None:
+            event[sc.CS_ATTEMPT_STATUS] = status
+            self.attrs[sc.HTTP_RESPONSE_STATUS_CODE] = status
+        if error:
+            event[sc.CS_ATTEMPT_ERROR_TYPE] = error
+        if headers is not None:
+            self.headers(headers)
+            request_id = headers.get("request-id")
+            if request_id:
+                event[sc.CS_ATTEMPT_REQUEST_ID] = request_id
+            retry_after = _extract.retry_after_seconds(headers)
+            if retry_after is not None:
+                event[sc.CS_ATTEMPT_RETRY_AFTER] = retry_after
+        self.span.add_event(sc.CS_ATTEMPT_EVENT, event)
+
+    def headers(self, headers: Any) -> None:
+        """Request id and rate-limit headroom of the latest response."""
+        self.attrs.update(_extract.header_attributes(headers))
+
+    def message(self, message: Any) -> None:
+        """A Message (or message_start's message): id, model, stop reason, usage."""
+        self.attrs.update(_extract.message_attributes(message))
+        self.usage.merge(getattr(message, "usage", None))
+
+    def chunk(self) -> None:
+        """A stream chunk arrived: the first one fixes time-to-first-chunk."""
+        if self.first_chunk is None:
+            self.first_chunk = time.perf_counter()
+
+    def result(self, value: Any) -> None:
+        """Whatever the SDK returned for a non-streaming call."""
+        if hasattr(value, "usage") or hasattr(value, "stop_reason"):
+            self.message(value)
+            _enrich(self.attrs, self.runtime.content.response_attributes, value)
+        elif self.attrs.get(sc.CS_OPERATION) == "count_tokens":
+            count = getattr(value, "input_tokens", None)
+            if isinstance(count, int):
+                self.usage.input = count
+        if self.attrs.get(sc.CS_OPERATION, "").startswith("batch_"):
+            batch_id = getattr(value, "id", None)
+            if isinstance(batch_id, str) and batch_id.startswith("msgbatch"):
+                self.attrs[sc.CS_BATCH_ID] = batch_id
+
+    def raw_body(self, http_response: Any) -> None:
+        """Parse an already-read raw response body (with_raw_response) without touching the SDK object."""
+        try:
+            content = http_response.content
+        except Exception:  # noqa: BLE001 - an unread streaming body stays unread
+            self.attrs[sc.CS_USAGE_INCOMPLETE] = True
+            return
+        document = json.loads(content)
+        if isinstance(document, Mapping):
+            self.result(_namespace(document))
+
+    def fail(self, exc: BaseException) -> None:
+        """The call raised: record the error type and the final response's facts."""
+        self.error = _extract.error_type(exc)
+        status = getattr(exc, "status_code", None)
+        if isinstance(status, int):
+            self.attrs[sc.HTTP_RESPONSE_STATUS_CODE] = status
+        response = getattr(exc, "response", None)
+        if response is not None:
+            self.headers(getattr(response, "headers", None))
+        request_id = getattr(exc, "request_id", None)
+        if isinstance(request_id, str):
+            self.attrs[sc.ANTHROPIC_REQUEST_ID] = request_id
+
+    # --- the end ------------------------------------------------------------------
+    def finish(self, end_reason: str | None = None) -> None:
+        """End the span (idempotent) with every attribute gathered, and record metrics."""
+        if self.finished:
+            return
+        self.finished = True
+        ended = time.perf_counter()
+        attrs = self.attrs
+        attrs.update(self.usage.attributes())
+        if self.attempts:
+            attrs[sc.HTTP_REQUEST_RESEND_COUNT] = self.attempts - 1
+        if end_reason:
+            attrs[sc.CS_STREAM_END] = end_reason
+        ttfc = None if self.first_chunk is None else self.first_chunk - self.started
+        if ttfc is not None:
+            attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
+        if self.error:
+            attrs[sc.ERROR_TYPE] = self.error
+            self.span.set_status(Status(StatusCode.ERROR, self.error))
+        self.span.set_attributes(attrs)
+        self.span.end()
+        self.runtime.metrics.record(attrs, ended - self.started, ttfc)
+
+
+def _namespace(value: Any) -> Any:
+    """Dicts as attribute objects, so raw JSON reads like the SDK's models."""
+    if isinstance(value, Mapping):
+        return SimpleNamespace(**{str(k): _namespace(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [_namespace(v) for v in value]
+    return value

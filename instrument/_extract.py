@@ -1,0 +1,249 @@
+"""Turn SDK requests, responses, usage, headers and errors into span attributes.
+
+Duck-typed on purpose: the SDK's models are read through ``getattr`` so that beta models,
+platform clients and future fields all work, and a surprising object yields fewer
+attributes rather than an exception (callers also run these under ``guard``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from claudescope import semconv as sc
+
+# (path suffix, method) -> claudescope.operation; checked in order, longest first.
+_BATCH_OPS = {"results": "batch_results", "cancel": "batch_cancel"}
+_SPAN_NAME_OPS = {
+    "anthropic.messages.create": "chat",
+    "anthropic.messages.count_tokens": "count_tokens",
+}
+
+
+def operation_of(options: Any) -> str | None:
+    """claudescope.operation for a FinalRequestOptions, or None when it is not a Claude call."""
+    name = getattr(options, "span_name", None)
+    if isinstance(name, str):
+        if name in _SPAN_NAME_OPS:
+            return _SPAN_NAME_OPS[name]
+        if ".batches." in name:
+            return "batch_" + name.rsplit(".", 1)[1]
+    url = str(getattr(options, "url", "") or "")
+    method = str(getattr(options, "method", "") or "").lower()
+    path = url.split("?", 1)[0].rstrip("/")
+    if path.endswith("/messages/count_tokens"):
+        return "count_tokens"
+    if path.endswith("/messages"):
+        return "chat" if method == "post" else None
+    if "/messages/batches" in path:
+        tail = path.rsplit("/", 1)[1]
+        if tail in _BATCH_OPS:
+            return _BATCH_OPS[tail]
+        if path.endswith("/messages/batches"):
+            return "batch_create" if method == "post" else "batch_list"
+        return "batch_delete" if method == "delete" else "batch_retrieve"
+    return None
+
+
+def request_attributes(body: Any, operation: str, stream: bool) -> dict[str, Any]:
+    """Span attributes known before the request is sent."""
+    attrs: dict[str, Any] = {
+        sc.GEN_AI_PROVIDER_NAME: "anthropic",
+        sc.GEN_AI_OPERATION_NAME: "chat" if operation == "chat" else operation,
+        sc.CS_OPERATION: operation,
+    }
+    if operation in ("chat", "count_tokens"):
+        attrs[sc.GEN_AI_REQUEST_STREAM] = bool(stream)
+    if not isinstance(body, Mapping):
+        return attrs
+    model = body.get("model")
+    if isinstance(model, str):
+        attrs[sc.GEN_AI_REQUEST_MODEL] = model
+    max_tokens = body.get("max_tokens")
+    if isinstance(max_tokens, int) and not isinstance(max_tokens, bool):
+        attrs[sc.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
+    tier = body.get("service_tier")
+    if isinstance(tier, str):
+        attrs[sc.ANTHROPIC_REQUEST_SERVICE_TIER] = tier
+    return attrs
+
+
+def metadata_user_id(body: Any) -> str | None:
+    """The request's ``metadata.user_id``, if any."""
+    if isinstance(body, Mapping):
+        meta = body.get("metadata")
+        if isinstance(meta, Mapping) and isinstance(meta.get("user_id"), str):
+            return meta["user_id"]
+    return None
+
+
+def attribution_attributes(scope: Mapping[str, str], body: Any) -> dict[str, Any]:
+    """claudescope.user_id / feature / prompt_version / attr.* from the scope and the request."""
+    attrs: dict[str, Any] = {}
+    user_id = scope.get("user_id") or metadata_user_id(body)
+    if user_id:
+        attrs[sc.CS_USER_ID] = user_id
+        attrs[sc.USER_ID] = user_id
+    for key, value in scope.items():
+        if key == "feature":
+            attrs[sc.CS_FEATURE] = value
+        elif key == "prompt_version":
+            attrs[sc.CS_PROMPT_VERSION] = value
+            attrs[sc.GEN_AI_PROMPT_VERSION] = value
+        elif key != "user_id":
+            attrs[sc.CS_EXTRA_PREFIX + key] = value
+    return attrs
+
+
+@dataclass(slots=True)
+class UsageTotals:
+    """Anthropic usage of one call; stream events overwrite fields (cumulative, never added)."""
+
+    input: int | None = None
+    output: int | None = None
+    cache_read: int | None = None
+    cache_write: int | None = None
+    cache_5m: int | None = None
+    cache_1h: int | None = None
+    web_search: int | None = None
+    web_fetch: int | None = None
+    thinking: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def merge(self, usage: Any) -> None:
+        """Overwrite every field the given usage object reports (non-null)."""
+        if usage is None:
+            return
+        for name, src in (("input", "input_tokens"), ("output", "output_tokens"),
+                          ("cache_read", "cache_read_input_tokens"),
+                          ("cache_write", "cache_creation_input_tokens")):
+            value = _int(getattr(usage, src, None))
+            if value is not None:
+                setattr(self, name, value)
+        split = getattr(usage, "cache_creation", None)
+        if split is not None:
+            self.cache_5m = _int(getattr(split, "ephemeral_5m_input_tokens", None))
+            self.cache_1h = _int(getattr(split, "ephemeral_1h_input_tokens", None))
+        tools = getattr(usage, "server_tool_use", None)
+        if tools is not None:
+            self.web_search = _int(getattr(tools, "web_search_requests", None))
+            self.web_fetch = _int(getattr(tools, "web_fetch_requests", None))
+        details = getattr(usage, "output_tokens_details", None)
+        if details is not None:
+            self.thinking = _int(getattr(details, "thinking_tokens", None))
+        for name, key in (("service_tier", sc.ANTHROPIC_RESPONSE_SERVICE_TIER),
+                          ("inference_geo", sc.CS_INFERENCE_GEO), ("speed", sc.CS_SPEED)):
+            value = getattr(usage, name, None)
+            if isinstance(value, str):
+                self.extra[key] = value
+
+    def attributes(self) -> dict[str, Any]:
+        """Span attributes; gen_ai.usage.input_tokens is uncached + cache read + cache write."""
+        attrs: dict[str, Any] = dict(self.extra)
+        if self.input is not None:
+            attrs[sc.CS_UNCACHED_INPUT_TOKENS] = self.input
+            attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = self.total_input()
+        pairs = ((sc.GEN_AI_USAGE_OUTPUT_TOKENS, self.output),
+                 (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, self.cache_read),
+                 (sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, self.cache_write),
+                 (sc.ANTHROPIC_CACHE_WRITE_5M, self.cache_5m), (sc.ANTHROPIC_CACHE_WRITE_1H, self.cache_1h),
+                 (sc.CS_WEB_SEARCH_REQUESTS, self.web_search), (sc.CS_WEB_FETCH_REQUESTS, self.web_fetch),
+                 (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, self.thinking))
+        attrs.update({k: v for k, v in pairs if v is not None})
+        return attrs
+
+    def total_input(self) -> int:
+        """Uncached + cache read + cache write (the GenAI convention's input_tokens)."""
+        return (self.input or 0) + (self.cache_read or 0) + (self.cache_write or 0)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def message_attributes(message: Any) -> dict[str, Any]:
+    """Response id / model / stop reason of a Message (or message_start's message)."""
+    attrs: dict[str, Any] = {}
+    msg_id = getattr(message, "id", None)
+    if isinstance(msg_id, str):
+        attrs[sc.GEN_AI_RESPONSE_ID] = msg_id
+    model = getattr(message, "model", None)
+    if isinstance(model, str):
+        attrs[sc.GEN_AI_RESPONSE_MODEL] = model
+    attrs.update(stop_attributes(getattr(message, "stop_reason", None)))
+    request_id = getattr(message, "_request_id", None)
+    if isinstance(request_id, str):
+        attrs[sc.ANTHROPIC_REQUEST_ID] = request_id
+    return attrs
+
+
+def stop_attributes(stop_reason: Any) -> dict[str, Any]:
+    """anthropic.message.stop_reason plus gen_ai.response.finish_reasons."""
+    if not isinstance(stop_reason, str):
+        return {}
+    return {sc.ANTHROPIC_STOP_REASON: stop_reason, sc.GEN_AI_RESPONSE_FINISH_REASONS: (stop_reason,)}
+
+
+_RATELIMIT_HEADER = "anthropic-ratelimit-"
+
+
+def header_attributes(headers: Any) -> dict[str, Any]:
+    """request id and anthropic-ratelimit-* headers (never any other header)."""
+    attrs: dict[str, Any] = {}
+    if headers is None:
+        return attrs
+    request_id = headers.get("request-id")
+    if request_id:
+        attrs[sc.ANTHROPIC_REQUEST_ID] = request_id
+    for name, value in headers.items():
+        lower = name.lower()
+        if not lower.startswith(_RATELIMIT_HEADER):
+            continue
+        kind, _, fld = lower[len(_RATELIMIT_HEADER):].rpartition("-")
+        if not kind or fld not in ("limit", "remaining", "reset"):
+            continue
+        key = f"{sc.CS_RATELIMIT_PREFIX}{kind.replace('-', '_')}.{fld}"
+        attrs[key] = value if fld == "reset" else _to_int(value)
+    return {k: v for k, v in attrs.items() if v is not None}
+
+
+def _to_int(value: str) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def error_type(exc: BaseException) -> str:
+    """Anthropic's error type, ``timeout`` / ``connection_error``, or the exception class name."""
+    name = type(exc).__name__
+    lineage = {cls.__name__ for cls in type(exc).__mro__}
+    if "APITimeoutError" in lineage or isinstance(exc, TimeoutError):
+        return "timeout"
+    if "APIConnectionError" in lineage:
+        return "connection_error"
+    kind = getattr(exc, "type", None)
+    if isinstance(kind, str) and kind:
+        return kind
+    body = getattr(exc, "body", None)
+    if isinstance(body, Mapping):
+        err = body.get("error")
+        if isinstance(err, Mapping) and isinstance(err.get("type"), str):
+            return err["type"]
+    status = getattr(exc, "status_code", None)
+    return str(status) if isinstance(status, int) else name
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """retry-after-ms / retry-after as seconds (numeric forms only)."""
+    if headers is None:
+        return None
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        raw = headers.get(name)
+        if raw:
+            try:
+                return float(raw) * scale
+            except ValueError:
+                continue
+    return None

@@ -1,0 +1,174 @@
+"""The patches: one chokepoint per client kind, plus construction and stream close.
+
+Why ``SyncAPIClient.request`` / ``AsyncAPIClient.request``: every resource method of every
+client class (Anthropic, Bedrock, Vertex, Foundry, beta, batches, stream(), parse(), the raw
+and streaming-response wrappers, tool runners) funnels through it, so patching it once covers
+clients built before ``instrument()`` too, and ``with_raw_response`` wrappers cached on a
+resource still go through it. Per-attempt facts come from the public middleware hook, which
+is injected at client construction (the SDK builds the chain there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import wrapt
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
+
+from claudescope import semconv as sc
+
+from . import _batch, _stream
+from ._attempts import middleware_class
+from ._call import CURRENT_CALL, Call, Runtime
+from ._safety import guard
+
+
+class Patches:
+    """Installs and removes every wrapper for one Runtime."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.applied: list[tuple[Any, str]] = []
+
+    def install(self) -> None:
+        """Patch the SDK (imported here, never at module import)."""
+        from anthropic import _base_client, _streaming
+
+        attempts = middleware_class()
+        self._wrap(_base_client.SyncAPIClient, "request", self._sync_request)
+        self._wrap(_base_client.AsyncAPIClient, "request", self._async_request)
+        self._wrap(_base_client.SyncAPIClient, "__init__", _init_wrapper(attempts))
+        self._wrap(_base_client.AsyncAPIClient, "__init__", _init_wrapper(attempts))
+        self._wrap(_streaming.Stream, "close", _close_wrapper)
+        self._wrap(_streaming.AsyncStream, "close", _close_wrapper)
+
+    def uninstall(self) -> None:
+        """Remove every wrapper this object installed."""
+        while self.applied:
+            owner, name = self.applied.pop()
+            unwrap(owner, name)
+
+    def _wrap(self, owner: Any, name: str, wrapper: Callable[..., Any]) -> None:
+        wrapt.wrap_function_wrapper(owner, name, wrapper)
+        self.applied.append((owner, name))
+
+    def _sync_request(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        call = _begin(self.runtime, args, kwargs)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        tokens = _enter(call)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            _leave(tokens)
+            _failed(call, exc)
+            raise
+        _leave(tokens)
+        _returned(call, result, False)
+        return result
+
+    async def _async_request(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        call = _begin(self.runtime, args, kwargs)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        tokens = _enter(call)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            _leave(tokens)
+            _failed(call, exc)
+            raise
+        _leave(tokens)
+        _returned(call, result, True)
+        return result
+
+
+@guard()
+def _begin(runtime: Runtime, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    if not is_instrumentation_enabled():
+        return None
+    options = args[1] if len(args) > 1 else kwargs.get("options")
+    return runtime.start(options, bool(kwargs.get("stream", False)))
+
+
+@guard()
+def _enter(call: Call) -> tuple[Any, Any]:
+    return CURRENT_CALL.set(call), otel_context.attach(trace.set_span_in_context(call.span))
+
+
+@guard()
+def _leave(tokens: tuple[Any, Any] | None) -> None:
+    if tokens is not None:
+        otel_context.detach(tokens[1])
+        CURRENT_CALL.reset(tokens[0])
+
+
+@guard()
+def _failed(call: Call, exc: BaseException) -> None:
+    call.fail(exc)
+    call.finish()
+
+
+@guard()
+def _returned(call: Call, result: Any, is_async: bool) -> None:
+    cls_names = {c.__name__ for c in type(result).__mro__}
+    if cls_names & {"Stream", "AsyncStream"}:
+        if _stream.attach(result, call, is_async):
+            return
+    elif cls_names & {"JSONLDecoder", "AsyncJSONLDecoder"}:
+        _batch.attach(result, call, is_async)
+    elif cls_names & {"BaseAPIResponse"}:
+        _raw_response(call, result)
+    else:
+        call.result(result)
+    call.attrs.setdefault(sc.HTTP_RESPONSE_STATUS_CODE, 200)
+    call.finish()
+
+
+def _raw_response(call: Call, response: Any) -> None:
+    """with_raw_response / with_streaming_response: read facts, never consume the body."""
+    call.attrs[sc.CS_RAW_RESPONSE] = True
+    http = getattr(response, "http_response", None)
+    call.headers(getattr(http, "headers", None))
+    status = getattr(http, "status_code", None)
+    if isinstance(status, int):
+        call.attrs[sc.HTTP_RESPONSE_STATUS_CODE] = status
+    retries = getattr(response, "retries_taken", None)
+    if not call.attempts and isinstance(retries, int):
+        call.attempts = retries + 1
+    if getattr(response, "_stream", False):
+        call.attrs[sc.CS_USAGE_INCOMPLETE] = True
+    else:
+        call.raw_body(http)
+
+
+def _init_wrapper(attempts: type) -> Callable[..., Any]:
+    """Client construction: add the attempts middleware, and turn the SDK's own tracing off
+    unless the application set ``open_telemetry`` itself (one call, one span)."""
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        _adjust_client_kwargs(kwargs, attempts)
+        return wrapped(*args, **kwargs)
+
+    return wrapper
+
+
+@guard()
+def _adjust_client_kwargs(kwargs: dict[str, Any], attempts: type) -> None:
+    middleware = list(kwargs.get("middleware") or ())
+    if not any(isinstance(m, attempts) for m in middleware):
+        middleware.append(attempts())
+    kwargs["middleware"] = middleware
+    if kwargs.get("open_telemetry") is None:
+        kwargs["open_telemetry"] = False
+
+
+_on_close = guard()(_stream.on_close)
+
+
+def _close_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    _on_close(instance)
+    return wrapped(*args, **kwargs)

@@ -1,0 +1,89 @@
+"""Prompt-cache insight without content: a stable fingerprint of the cacheable prefix.
+
+The prefix is what Anthropic caches, in its order: tools, then system, then messages, up to
+and including the block that carries the last ``cache_control`` breakpoint (a top-level
+``cache_control`` puts the breakpoint at the end of the last message). Without any
+breakpoint the prefix is tools + system, so calls that share instructions still group
+together and show what caching them would save. Only a hash and a size estimate leave the
+process, never the text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from claudescope import semconv as sc
+
+# A rough, model-independent estimate: Claude tokenizers average about 4 characters a token
+# on English prose and code. Good enough to rank prefixes by size, not to price them.
+_CHARS_PER_TOKEN = 4
+
+
+def prefix_attributes(body: Any) -> dict[str, Any]:
+    """claudescope.cache.* attributes for a messages request body, or {} when there is no prefix."""
+    if not isinstance(body, Mapping):
+        return {}
+    parts: list[Any] = []
+    last_ttl: str | None = None
+    found = False
+    for section in ("tools", "system"):
+        value = body.get(section)
+        if value:
+            parts.append([section, value])
+            ttl = _last_breakpoint_ttl(value)
+            if ttl is not None:
+                found, last_ttl = True, ttl
+    base = list(parts)
+    messages = body.get("messages")
+    top_level = body.get("cache_control")
+    if isinstance(messages, list):
+        cut = _last_breakpoint_index(messages)
+        if cut is not None:
+            found, last_ttl = True, _ttl(_last_breakpoint_ttl(messages[cut]) or "5m")
+            parts.append(["messages", messages[: cut + 1]])
+        elif isinstance(top_level, Mapping) and messages:
+            found, last_ttl = True, _ttl(top_level.get("ttl"))
+            parts.append(["messages", messages])
+    if not found:
+        parts = base
+    if not parts:
+        return {}
+    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    attrs: dict[str, Any] = {
+        sc.CS_PREFIX_HASH: hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32],
+        sc.CS_PREFIX_TOKENS: max(1, len(canonical) // _CHARS_PER_TOKEN),
+        sc.CS_PREFIX_HAS_BREAKPOINT: found,
+    }
+    if found and last_ttl:
+        attrs[sc.CS_CACHE_TTL] = last_ttl
+    return attrs
+
+
+def _ttl(value: Any) -> str:
+    return value if isinstance(value, str) and value else "5m"
+
+
+def _last_breakpoint_index(messages: list[Any]) -> int | None:
+    for index in range(len(messages) - 1, -1, -1):
+        if _last_breakpoint_ttl(messages[index]) is not None:
+            return index
+    return None
+
+
+def _last_breakpoint_ttl(value: Any) -> str | None:
+    """TTL of the last cache_control found anywhere inside value, or None if there is none."""
+    found: str | None = None
+    if isinstance(value, Mapping):
+        control = value.get("cache_control")
+        if isinstance(control, Mapping):
+            found = _ttl(control.get("ttl"))
+        for key, item in value.items():
+            if key != "cache_control" and isinstance(item, (list, Mapping)):
+                found = _last_breakpoint_ttl(item) or found
+    elif isinstance(value, list):
+        for item in value:
+            found = _last_breakpoint_ttl(item) or found
+    return found

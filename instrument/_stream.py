@@ -1,0 +1,162 @@
+"""Stream observation: the SDK's own Stream keeps its identity, only its iterator is wrapped.
+
+``Stream._iterator`` is where every consumer (plain iteration, ``MessageStream``, the
+``text_stream`` helpers) pulls events from, so a wrapper there sees each event once. The
+wrapper ends the call's span exactly once: when the stream is exhausted (``read``), fails
+mid-way (``failed``), is closed (``closed``, via the patched ``close``) or is dropped and
+garbage-collected (``abandoned``). It never references the Stream, so dropping the Stream
+still frees it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from claudescope import semconv as sc
+
+from ._call import Call, _enrich
+from ._safety import guard
+
+
+class _Observer:
+    """Reads usage and stop reason off raw stream events into the Call."""
+
+    __slots__ = ("call", "delta_seen", "texts")
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self.delta_seen = False
+        self.texts: list[str] | None = [] if call.runtime.content.enabled else None
+
+    @guard()
+    def event(self, event: Any) -> None:
+        call = self.call
+        if call.first_chunk is None:
+            call.chunk()
+        kind = getattr(event, "type", None)
+        if kind == "message_start":
+            call.message(event.message)
+        elif kind == "message_delta":
+            self.delta_seen = True
+            # Cumulative totals: overwrite, never add.
+            call.usage.merge(getattr(event, "usage", None))
+            call.attrs.update(_stop(getattr(event, "delta", None)))
+        elif kind == "content_block_delta" and self.texts is not None:
+            text = getattr(getattr(event, "delta", None), "text", None)
+            if isinstance(text, str):
+                self.texts.append(text)
+
+    @guard()
+    def end(self, reason: str, exc: BaseException | None = None) -> None:
+        call = self.call
+        if call.finished:
+            return
+        if exc is not None:
+            call.fail(exc)
+        if not self.delta_seen:
+            call.attrs[sc.CS_USAGE_INCOMPLETE] = True
+        if self.texts:
+            reply = {"type": "message", "content": [{"type": "text", "text": "".join(self.texts)}],
+                     "stop_reason": call.attrs.get(sc.ANTHROPIC_STOP_REASON)}
+            _enrich(call.attrs, call.runtime.content.response_attributes, _Obj(reply))
+        call.finish(reason)
+
+
+class _Obj:
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.content = data["content"]
+        self.stop_reason = data["stop_reason"]
+
+
+def _stop(delta: Any) -> dict[str, Any]:
+    from ._extract import stop_attributes
+
+    return stop_attributes(getattr(delta, "stop_reason", None))
+
+
+class TracedIterator(_Observer):
+    """Wraps a sync Stream's event iterator."""
+
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: Any, call: Call) -> None:
+        super().__init__(call)
+        self.inner = inner
+
+    def __iter__(self) -> "TracedIterator":
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            item = self.inner.__next__()
+        except StopIteration:
+            self.end("read")
+            raise
+        except BaseException as exc:
+            self.end("failed", exc)
+            raise
+        self.event(item)
+        return item
+
+    def close(self) -> None:
+        self.end("closed")
+
+    def __del__(self) -> None:
+        if not self.call.finished:
+            self.end("abandoned")
+
+
+class AsyncTracedIterator(_Observer):
+    """Wraps an AsyncStream's event iterator."""
+
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: Any, call: Call) -> None:
+        super().__init__(call)
+        self.inner = inner
+
+    def __aiter__(self) -> "AsyncTracedIterator":
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            item = await self.inner.__anext__()
+        except StopAsyncIteration:
+            self.end("read")
+            raise
+        except BaseException as exc:
+            self.end("failed", exc)
+            raise
+        self.event(item)
+        return item
+
+    def close(self) -> None:
+        self.end("closed")
+
+    def __del__(self) -> None:
+        if not self.call.finished:
+            self.end("abandoned")
+
+
+@guard(default=False)
+def attach(stream: Any, call: Call, is_async: bool) -> bool:
+    """Put a traced iterator in front of the stream's own; False when the object is not a Stream."""
+    if "_iterator" not in type(stream).__dict__ and not hasattr(type(stream), "_iterator"):
+        return False
+    inner = stream._iterator  # builds the SDK's generator (on a copy of the stream)
+    wrapper = AsyncTracedIterator(inner, call) if is_async else TracedIterator(inner, call)
+    stream.__dict__["_iterator"] = wrapper
+    response = getattr(stream, "response", None)
+    if response is not None:
+        call.headers(getattr(response, "headers", None))
+        status = getattr(response, "status_code", None)
+        if isinstance(status, int):
+            call.attrs[sc.HTTP_RESPONSE_STATUS_CODE] = status
+    return True
+
+
+def on_close(stream: Any) -> None:
+    """Called by the patched Stream.close / AsyncStream.close."""
+    wrapper = getattr(stream, "__dict__", {}).get("_iterator")
+    if isinstance(wrapper, (TracedIterator, AsyncTracedIterator)):
+        wrapper.close()

@@ -1,0 +1,97 @@
+"""The store: migrations, version refusal, schema from schema.py, idempotent inserts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from claudescope.collector.store import SPANS_ARROW_SCHEMA, Store, StoreError, StoreVersionError, load_migrations
+from claudescope.schema import ALERT_EVENT_COLUMNS, CALL_COLUMNS
+
+
+def test_migrations_recorded_in_order_and_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "d" / "claudescope.duckdb"
+    store = Store.open(path)
+    applied = store.applied_migrations()
+    store.close()
+    expected = [(m.version, m.name) for m in load_migrations()]
+    assert applied == expected and applied[0] == (1, "0001_calls.sql")
+    store = Store.open(path)  # second open applies nothing new
+    assert store.applied_migrations() == expected
+    store.close()
+
+
+def test_new_migration_file_is_applied_once(tmp_path: Path) -> None:
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    for m in load_migrations():
+        (migrations / m.name).write_text(m.sql)
+    path = tmp_path / "db.duckdb"
+    Store.open(path, migrations_dir=migrations).close()
+    (migrations / "0050_extra.sql").write_text("CREATE TABLE extra (a INTEGER);")
+    store = Store.open(path, migrations_dir=migrations)
+    assert (50, "0050_extra.sql") in store.applied_migrations()
+    assert store.scalar("SELECT count(*) FROM extra") == 0
+    store.close()
+
+
+def test_newer_store_refused_with_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "db.duckdb"
+    Store.open(path).close()
+    con = duckdb.connect(str(path))
+    con.execute("INSERT INTO schema_migrations VALUES (9999, '9999_future.sql', 'x', now())")
+    con.close()
+    with pytest.raises(StoreVersionError, match="newer claudescope.*9999_future.sql"):
+        Store.open(path)
+
+
+def test_calls_view_matches_schema_py(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "db.duckdb")
+    described = store.read_arrow("DESCRIBE calls").to_pylist()
+    assert [r["column_name"] for r in described] == [c.name for c in CALL_COLUMNS]
+    types = {r["column_name"]: r["column_type"] for r in described}
+    assert types["cost_usd"] == "DECIMAL(18,9)" and types["start_time"] == "TIMESTAMP WITH TIME ZONE"
+    events = store.read_arrow("DESCRIBE alert_events").to_pylist()
+    assert [r["column_name"] for r in events][: len(ALERT_EVENT_COLUMNS)] == [c.name for c in ALERT_EVENT_COLUMNS]
+    store.close()
+
+
+def test_store_locked_by_other_process_is_clear(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "db.duckdb"
+    Store.open(path).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(path)!r}); print('ok', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == b"ok"
+        with pytest.raises(StoreError, match="cannot open"):
+            Store.open(path)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_execute_and_subscribe(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    store = Store.open(tmp_path / "db.duckdb")
+    seen: list[pa.Table] = []
+    store.subscribe(seen.append)
+    store.execute("INSERT INTO alert_events (time, rule, severity, state, summary, details, delivered, channels) VALUES (now(), ?, 'warning', 'firing', 's', '{}', false, '')", ["r1"])
+    assert store.scalar("SELECT rule FROM alert_events") == "r1"
+    from datetime import UTC, datetime
+
+    row = {n: None for n in SPANS_ARROW_SCHEMA.names}
+    row.update(trace_id="a" * 32, span_id="b" * 16, source_rank=0, superseded=False, ingested_at=datetime.now(UTC), start_time=datetime.now(UTC))
+    table = pa.Table.from_pylist([row], schema=SPANS_ARROW_SCHEMA)
+    store.insert_spans(table)
+    store.insert_spans(table)  # duplicate: not notified again
+    assert [t.num_rows for t in seen] == [1]
+    assert seen[0].column_names == [c.name for c in CALL_COLUMNS]
+    store.close()

@@ -1,0 +1,141 @@
+"""`claudescope demo`: the simulated day, its spans, and the real collector end to end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from rich.console import Console
+
+from claudescope import semconv as sc
+from claudescope.demo import SERVICE_NAME, run_demo
+from claudescope.demo_scenario import UNKNOWN_MODEL, plan_day, request_params
+
+END = datetime(2026, 11, 20, 18, 30, tzinfo=timezone.utc)
+
+
+def _quiet() -> Console:
+    return Console(file=open(os.devnull, "w"), force_terminal=False)  # noqa: SIM115
+
+
+def test_plan_is_deterministic_and_shaped_like_a_day() -> None:
+    plan = plan_day(3000, seed=7, end=END)
+    assert plan == plan_day(3000, seed=7, end=END)
+    assert plan.calls != plan_day(3000, seed=8, end=END).calls
+    times = [c.at for c in plan.calls]
+    assert times == sorted(times) and plan.start <= times[0] and times[-1] <= END
+    hours = Counter(t.hour for t in times)
+    assert hours[9] > 3 * hours[3]  # the morning burst towers over the night
+    burst = [c for c in plan.calls if c.at.hour == 9 and c.at.minute < 30]
+    scripts = Counter(c.script for c in burst if c.script)
+    assert any("429" in s for s in scripts) and any("529" in s for s in scripts)
+    assert {c.feature for c in plan.calls} == {"support_chat", "summarize", "code_review", "classify", "extract"}
+    models = Counter(c.model for c in plan.calls)
+    assert {"claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-6", "claude-sonnet-4-5", UNKNOWN_MODEL} <= set(models)
+    assert {c.kind for c in plan.calls} == {"create", "stream", "stream_helper", "count_tokens"}
+    users = Counter(c.user_id for c in plan.calls)
+    assert users.most_common(1)[0][1] > 10 * sorted(users.values())[len(users) // 2]  # Zipf: a heavy head
+    v2 = [c for c in plan.calls if c.feature == "summarize" and c.prompt_version == "v2"]
+    assert v2 and all(c.at >= plan.start + timedelta(hours=15) and c.max_tokens == 200 for c in v2)
+    assert plan.batch is not None and plan.batch.at.hour == 2
+
+
+def test_request_params_cache_the_shared_prefix() -> None:
+    plan = plan_day(400, seed=3, end=END)
+    chats = [c for c in plan.calls if c.feature == "support_chat" and c.prompt_version == "v1"][:2]
+    first, second = (request_params(c, 3) for c in chats)
+    assert first["system"] == second["system"] and first["system"][0]["cache_control"] == {"type": "ephemeral"}
+    assert first["messages"] != second["messages"]
+    review = request_params(next(c for c in plan.calls if c.feature == "code_review"), 3)
+    assert review["system"][0]["cache_control"]["ttl"] == "1h" and review["tools"]
+    assert request_params(chats[0], 3) == first  # same call, same bytes
+
+
+def test_small_day_spans_spread_over_the_last_24h() -> None:
+    exporter = InMemorySpanExporter()
+    started = datetime.now(timezone.utc)
+    summary = run_demo(
+        endpoint="http://unused", calls=80, seed=11, live_api_key=None, concurrency=4, console=_quiet(), exporter=exporter
+    )
+    spans = exporter.get_finished_spans()
+    calls = [s for s in spans if s.attributes.get(sc.GEN_AI_OPERATION_NAME) in ("chat", "count_tokens")]
+    assert summary.calls == 80 and summary.ok + sum(summary.errors.values()) == 80
+    assert summary.batch_results >= 5 and summary.usage["output"] > 0
+    assert len([s for s in calls if s.attributes.get(sc.CS_OPERATION) != "batch_result"]) == 80
+    starts = [datetime.fromtimestamp(s.start_time / 1e9, timezone.utc) for s in calls]
+    assert all(started - timedelta(hours=24, minutes=1) <= t <= started + timedelta(minutes=1) for t in starts)
+    assert len({t.hour for t in starts}) >= 10  # a day, not the few seconds the run took
+    assert max(starts) - min(starts) > timedelta(hours=12)
+    assert {s.attributes.get(sc.CS_FEATURE) for s in calls} >= {"support_chat", "summarize", "classify"}
+    assert len({s.attributes.get(sc.GEN_AI_REQUEST_MODEL) for s in calls}) >= 3
+    assert all(s.attributes.get(sc.CS_USER_ID) for s in calls)
+    assert all(s.resource.attributes["service.name"] == SERVICE_NAME for s in spans)
+    chat_ms = sorted((s.end_time - s.start_time) / 1e6 for s in calls if s.attributes.get(sc.GEN_AI_OPERATION_NAME) == "chat")
+    assert chat_ms[len(chat_ms) // 2] > 300  # latencies stretched back to production scale
+    for span in calls:  # attempt events moved along with their span
+        assert all(span.start_time <= e.timestamp <= span.end_time + 1_000_000 for e in span.events)
+
+
+def _wait_rows(collector: Any, expected: int, timeout: float = 30.0) -> int:
+    deadline = time.monotonic() + timeout
+    count = 0
+    while time.monotonic() < deadline:
+        count = int(collector.query("SELECT count(*) AS n FROM calls")[0]["n"])
+        if count >= expected:
+            return count
+        time.sleep(0.2)
+    return count
+
+
+def test_demo_into_real_collector(collector: Any) -> None:
+    summary = run_demo(endpoint=collector.url, calls=150, seed=7, live_api_key=None, concurrency=6, console=_quiet())
+    expected = summary.calls + summary.batch_results
+    assert _wait_rows(collector, expected) >= expected
+    rows = collector.query(
+        "SELECT count(DISTINCT feature) AS features, count(DISTINCT request_model) AS models, "
+        "min(start_time) AS first, max(start_time) AS last, sum(retries) AS retries, "
+        "count(*) FILTER (WHERE status = 'error') AS errors, "
+        "count(*) FILTER (WHERE operation = 'count_tokens') AS counts, "
+        "count(*) FILTER (WHERE service_tier = 'batch') AS batch_rows, "
+        "count(*) FILTER (WHERE cache_read_tokens > 0) AS cache_reads, "
+        "count(*) FILTER (WHERE cache_write_1h_tokens > 0) AS cache_writes_1h, "
+        "count(*) FILTER (WHERE stop_reason = 'max_tokens') AS truncated FROM calls"
+    )[0]
+    assert rows["features"] == 5 and rows["models"] >= 5
+    first = datetime.fromisoformat(rows["first"].replace("Z", "+00:00"))
+    last = datetime.fromisoformat(rows["last"].replace("Z", "+00:00"))
+    assert last - first > timedelta(hours=12) and last <= datetime.now(timezone.utc) + timedelta(minutes=1)
+    assert int(rows["retries"]) > 0 and int(rows["counts"]) > 0
+    assert int(rows["errors"]) == sum(summary.errors.values())
+    assert int(rows["batch_rows"]) == summary.batch_results
+    assert int(rows["cache_reads"]) > 0 and int(rows["cache_writes_1h"]) > 0 and int(rows["truncated"]) > 0
+    unknown = collector.query(f"SELECT count(*) AS n, count(cost_usd) AS priced FROM calls WHERE request_model = '{UNKNOWN_MODEL}' AND operation = 'chat'")[0]
+    assert int(unknown["n"]) > 0 and int(unknown["priced"]) == 0
+    priced = collector.query("SELECT sum(cost_usd) AS usd FROM calls WHERE status = 'ok'")[0]
+    assert float(priced["usd"]) > 0
+
+
+def test_cli_demo_command(collector: Any) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDESCOPE_", "OTEL_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "claudescope", "demo", "--endpoint", collector.url, "--calls", "40", "--seed", "3",
+         "--concurrency", "4"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "claudescope demo" in done.stdout and "calls" in done.stdout
+    assert _wait_rows(collector, 40) >= 40
+
+
+@pytest.mark.parametrize("flag", ["--live"])
+def test_cli_live_needs_a_key(flag: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDESCOPE_", "OTEL_"))}
+    done = subprocess.run([sys.executable, "-m", "claudescope", "demo", flag], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 2 and "ANTHROPIC_API_KEY" in done.stderr
