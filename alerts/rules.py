@@ -230,7 +230,8 @@ def builtin_rules(config: Config) -> tuple[Rule, ...]:
         {"name": "latency_p95", "kind": "latency_p95", "min_calls": 10},
         {"name": "ttft_p95", "kind": "ttft_p95", "min_calls": 10},
         {"name": "cache_hit_rate", "kind": "cache_hit_rate", "group_by": "feature"},
-        {"name": "rate_limit_headroom", "kind": "rate_limit_headroom", "severity": "warning"},
+        {"name": "rate_limit_headroom", "kind": "rate_limit_headroom", "resource": "tokens"},
+        {"name": "rate_limit_headroom_requests", "kind": "rate_limit_headroom", "resource": "requests"},
         {"name": "unpriced_model", "kind": "unpriced_model", "severity": "info"},
         {"name": "cost_anomaly", "kind": "cost_anomaly"},
     ]

@@ -1,5 +1,7 @@
 """Added latency of claudescope's instrumentation vs the bare SDK and the peers, side by side.
 
+Times are process CPU time (all threads, so the span processor's background work counts),
+best of ``--rounds``: on a shared, loaded machine CPU time is far steadier than wall time.
 Every scenario runs in its own fresh interpreter (patches are process-global) against the
 same in-process transport (``httpx2.MockTransport`` answering a prebuilt Message or SSE body),
 so the numbers measure instrumentation overhead only. Spans go to a real SDK TracerProvider
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 
@@ -86,22 +87,22 @@ req = dict(model="claude-opus-4-6", max_tokens=300, system="You are terse.",
 def per_call():
     best = []
     for _ in range(rounds):
-        t = time.perf_counter()
+        t = time.process_time()
         for _ in range(calls):
             client.messages.create(**req)
-        best.append((time.perf_counter() - t) / calls)
-    return statistics.median(best)
+        best.append((time.process_time() - t) / calls)
+    return min(best)
 
 def per_stream():
     n = max(20, calls // 50)
     best = []
     for _ in range(rounds):
-        t = time.perf_counter()
+        t = time.process_time()
         for _ in range(n):
             for _ in client.messages.create(stream=True, **req):
                 pass
-        best.append((time.perf_counter() - t) / n)
-    return statistics.median(best)
+        best.append((time.process_time() - t) / n)
+    return min(best)
 
 for _ in range(200):
     client.messages.create(**req)
@@ -137,15 +138,15 @@ def main() -> int:
     if not runs["bare"]:
         print("bare SDK scenario failed")
         return 1
-    bare_call = statistics.median(r["call_s"] for r in runs["bare"])
-    bare_stream = statistics.median(r["stream_s"] for r in runs["bare"])
+    bare_call = min(r["call_s"] for r in runs["bare"])
+    bare_stream = min(r["stream_s"] for r in runs["bare"])
     print(f"\n{args.calls} calls x {args.rounds} rounds x {args.repeat} runs; stream of {args.events} deltas")
     print(f"{'scenario':<14}{'us/call':>10}{'added us/call':>15}{'us/stream':>11}{'added us/event':>16}")
     for scenario, found in runs.items():
         if not found:
             continue
-        call = statistics.median(r["call_s"] for r in found)
-        stream = statistics.median(r["stream_s"] for r in found)
+        call = min(r["call_s"] for r in found)
+        stream = min(r["stream_s"] for r in found)
         added_event = (stream - bare_stream) / (args.events + 5)
         print(f"{scenario:<14}{call * 1e6:>10.1f}{(call - bare_call) * 1e6:>15.1f}{stream * 1e6:>11.0f}{added_event * 1e6:>16.2f}")
     return 0

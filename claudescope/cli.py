@@ -48,7 +48,7 @@ def _config(config_file: Path | None, **overrides: Any) -> Config:
 def _missing_extra(exc: ImportError) -> typer.Exit:
     console.print(
         f"[bold red]{exc.name or exc}[/] is not installed: this command needs the server extra "
-        "(pip install 'claudescope[server]')."
+        "(pip install 'claudescope\\[server]')."  # \\[ : rich would eat [server] as markup
     )
     return typer.Exit(3)
 
@@ -142,14 +142,21 @@ def demo(
     if live and not api_key:
         console.print("[bold red]--live needs ANTHROPIC_API_KEY[/]")
         raise typer.Exit(2)
-    summary = run_demo(
-        endpoint=endpoint or cfg.api_url,
-        calls=calls,
-        seed=seed,
-        live_api_key=api_key,
-        concurrency=concurrency,
-        console=console,
-    )
+    from claudescope.demo import DemoError
+
+    try:
+        summary = run_demo(
+            endpoint=endpoint or cfg.api_url,
+            calls=calls,
+            seed=seed,
+            live_api_key=api_key,
+            concurrency=concurrency,
+            console=console,
+            token=cfg.token,
+        )
+    except DemoError as exc:
+        console.print(f"[bold red]demo:[/] {exc}")
+        raise typer.Exit(1) from None
     out.print(summary)
 
 

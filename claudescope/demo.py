@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -22,11 +23,11 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from claudescope.demo_calls import Outcome, run_batch, run_call
+from claudescope.demo_calls import Outcome, run_batch, run_call, warm_up
 from claudescope.demo_scenario import DayPlan, PlannedBatch, PlannedCall, output_median, plan_day, request_params
 from claudescope.demo_timeshift import SimulatedClock, TimeShiftExporter, TimeShiftProcessor
 
-__all__ = ["DemoSummary", "run_demo", "DEMO_LATENCY_SCALE", "SERVICE_NAME"]
+__all__ = ["DemoError", "DemoSummary", "check_collector", "run_demo", "DEMO_LATENCY_SCALE", "SERVICE_NAME"]
 
 SERVICE_NAME = "claudescope-demo"
 DEMO_LATENCY_SCALE = 0.01  # fake latencies run 100x faster; spans are stretched back
@@ -50,6 +51,8 @@ class DemoSummary:
     window: str
     features: Counter[str]
     models: Counter[str]
+    spans_delivered: int = 0
+    spans_failed: int = 0
 
     @property
     def calls(self) -> int:
@@ -72,7 +75,8 @@ class DemoSummary:
             ("cache read / write tokens", f"{self.usage['cache_read']:,} / {self.usage['cache_write']:,}"),
             ("output tokens", f"{self.usage['output']:,}"),
             ("wall time", f"{self.wall_s:.1f} s"),
-            ("spans sent to", self.endpoint),
+            ("spans delivered", f"{self.spans_delivered:,} to {self.endpoint}"
+             + (f"  [red]({self.spans_failed:,} failed)[/]" if self.spans_failed else "")),
         ]
         for key, value in rows:
             table.add_row(key, value)
@@ -87,6 +91,7 @@ def run_demo(
     live_api_key: str | None,
     concurrency: int,
     console: Console,
+    token: str | None = None,
     exporter: Any = None,
 ) -> DemoSummary:
     """Run the simulated day and return its summary.
@@ -98,14 +103,25 @@ def run_demo(
         live_api_key: call the real Anthropic API with this key instead of the fake one.
         concurrency: parallel callers (threads).
         console: where the progress bar goes.
+        token: the collector's bearer token (CLAUDESCOPE_TOKEN), if it requires one.
         exporter: an OpenTelemetry SpanExporter to use instead of OTLP/HTTP (tests).
+
+    Raises:
+        DemoError: no collector answers at ``endpoint`` (checked before any call is made).
     """
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if exporter is None:
+        check_collector(endpoint, headers)
     plan = plan_day(calls, seed)
+    if live_api_key:
+        console.print(f"[bold yellow]live mode:[/] {calls:,} calls to the real Anthropic API will be billed")
     started = time.monotonic()
     with _api(live_api_key, seed) as base_url:
+        if base_url is not None:
+            warm_up(base_url)
         stretch = 1.0 if live_api_key else 1.0 / DEMO_LATENCY_SCALE
-        with _telemetry(endpoint, exporter, stretch) as (clock, client_factory):
-            client = client_factory(base_url, live_api_key)
+        with _telemetry(endpoint, headers, exporter, stretch) as (clock, shifter):
+            client = _client(base_url, live_api_key)
             outcome = _drive(plan, client, clock, concurrency, console, live=bool(live_api_key))
             client.close()
     return DemoSummary(
@@ -121,7 +137,29 @@ def run_demo(
         window=f"{plan.start:%Y-%m-%d %H:%M} .. {plan.end:%Y-%m-%d %H:%M}",
         features=Counter(c.feature for c in plan.calls),
         models=Counter(c.model for c in plan.calls),
+        spans_delivered=shifter.delivered,
+        spans_failed=shifter.failed,
     )
+
+
+class DemoError(RuntimeError):
+    """The demo cannot run as asked (e.g. no collector to send spans to)."""
+
+
+def check_collector(endpoint: str, headers: dict[str, str]) -> None:
+    """Fail fast, with a clear message, when no collector answers at ``endpoint``."""
+    url = endpoint.rstrip("/") + "/healthz"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as answer:
+            if answer.status == 200:
+                return
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DemoError(
+            f"no claudescope collector answers at {url} ({reason}); start one with "
+            "`claudescope collector` (or `claudescope up`), or pass --endpoint"
+        ) from None
+    raise DemoError(f"the collector at {url} is not ready")
 
 
 @contextlib.contextmanager
@@ -133,12 +171,14 @@ def _api(live_api_key: str | None, seed: int) -> Iterator[str | None]:
     from claudescope.asgi_server import ServerThread
     from claudescope.fake_api import create_fake_api
 
-    with ServerThread(create_fake_api(seed, latency_scale=DEMO_LATENCY_SCALE), log_level="critical") as server:
+    with ServerThread(create_fake_api(seed, latency_scale=DEMO_LATENCY_SCALE), log_level="error") as server:
         yield server.base_url
 
 
 @contextlib.contextmanager
-def _telemetry(endpoint: str, exporter: Any, stretch: float) -> Iterator[tuple[SimulatedClock, Any]]:
+def _telemetry(
+    endpoint: str, headers: dict[str, str], exporter: Any, stretch: float
+) -> Iterator[tuple[SimulatedClock, TimeShiftExporter]]:
     """Instrument the SDK into a demo-owned TracerProvider whose exporter shifts spans in time."""
     import claudescope.instrument as cs
     from opentelemetry.sdk.resources import SERVICE_NAME as RESOURCE_SERVICE_NAME
@@ -149,27 +189,26 @@ def _telemetry(endpoint: str, exporter: Any, stretch: float) -> Iterator[tuple[S
     if exporter is None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces", timeout=10)
+        exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces", headers=headers, timeout=10)
     clock = SimulatedClock()
     shift = TimeShiftProcessor(clock)
     provider = TracerProvider(resource=Resource.create({RESOURCE_SERVICE_NAME: SERVICE_NAME}))
     provider.add_span_processor(shift)
-    provider.add_span_processor(
-        BatchSpanProcessor(TimeShiftExporter(exporter, shift, stretch), max_queue_size=20_000, schedule_delay_millis=500)
-    )
+    shifter = TimeShiftExporter(exporter, shift, stretch)
+    provider.add_span_processor(BatchSpanProcessor(shifter, max_queue_size=20_000, schedule_delay_millis=500))
     # The demo owns this process's instrumentation: its provider must be the one in use.
     if cs.ClaudescopeInstrumentor().is_instrumented_by_opentelemetry:
         cs.uninstrument()
     cs.instrument(tracer_provider=provider)
     try:
-        yield clock, _client_factory
+        yield clock, shifter
         cs.flush()
     finally:
         cs.uninstrument()
         provider.shutdown()
 
 
-def _client_factory(base_url: str | None, api_key: str | None) -> Any:
+def _client(base_url: str | None, api_key: str | None) -> Any:
     import anthropic  # built after instrument(), so the per-attempt middleware is installed
 
     return anthropic.Anthropic(base_url=base_url, api_key=api_key or "demo", max_retries=2)
@@ -185,14 +224,25 @@ def _drive(plan: DayPlan, client: Any, clock: SimulatedClock, concurrency: int, 
     with Progress(*columns, console=console, transient=False) as progress, ThreadPoolExecutor(max(1, concurrency)) as pool:
         task = progress.add_task("day", total=len(jobs), clock="--:--")
         futures = {pool.submit(_run_job, job, plan.seed, client, clock, live): job for job in jobs}
-        for future in as_completed(futures):
-            outcome = future.result()
-            total.ok += outcome.ok
-            total.errors.update(outcome.errors)
-            total.retries += outcome.retries
-            total.usage.update(outcome.usage)
-            progress.update(task, advance=1, clock=f"{futures[future].at:%H:%M} UTC")
+        latest = plan.start
+        try:
+            for future in as_completed(futures):
+                _add(total, future.result())
+                latest = max(latest, futures[future].at)
+                progress.update(task, advance=1, clock=f"{latest:%H:%M} UTC")
+        except BaseException:
+            # Ctrl-C: drop the calls not started yet instead of waiting for the whole day.
+            for future in futures:
+                future.cancel()
+            raise
     return total
+
+
+def _add(total: Outcome, outcome: Outcome) -> None:
+    total.ok += outcome.ok
+    total.errors.update(outcome.errors)
+    total.retries += outcome.retries
+    total.usage.update(outcome.usage)
 
 
 def _run_job(job: PlannedCall | PlannedBatch, seed: int, client: Any, clock: SimulatedClock, live: bool) -> Outcome:

@@ -13,7 +13,7 @@ from typing import Any
 
 from claudescope.demo_scenario import PlannedBatch, PlannedCall, request_params
 
-__all__ = ["Outcome", "run_batch", "run_call"]
+__all__ = ["Outcome", "run_batch", "run_call", "warm_up"]
 
 BATCH_POLL_S = 0.05
 
@@ -98,8 +98,21 @@ def _count_tokens(client: Any, params: dict[str, Any], headers: dict[str, str], 
 _KINDS = {"create": _create, "stream": _stream, "stream_helper": _stream_helper, "count_tokens": _count_tokens}
 
 
+def warm_up(base_url: str) -> None:
+    """One uninstrumented call of each kind, so first-call costs (model schemas, imports,
+    connection set-up) do not land on the first simulated hour's latencies."""
+    import anthropic
+
+    with anthropic.Anthropic(base_url=base_url, api_key="warm-up", max_retries=0) as client:
+        params: dict[str, Any] = {"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "warm-up"}]}
+        client.messages.count_tokens(**params)
+        client.messages.create(**params, max_tokens=8)
+        with client.messages.stream(**params, max_tokens=8) as stream:
+            stream.get_final_message()
+
+
 def run_batch(batch: PlannedBatch, seed: int, client: Any, live: bool, timeout_s: float) -> Outcome:
-    """The nightly classification backfill as one Message Batch: create, poll, read results."""
+    """The nightly summarization backfill as one Message Batch: create, poll, read results."""
     import anthropic
 
     import claudescope.instrument as cs
@@ -107,11 +120,11 @@ def run_batch(batch: PlannedBatch, seed: int, client: Any, live: bool, timeout_s
     outcome = Outcome()
     requests = []
     for n in range(batch.size):
-        call = PlannedCall(index=100_000 + n, at=batch.at, feature="classify", kind="create", model=batch.model,
-                           user_id="batch-backfill", prompt_version="v1", max_tokens=16, input_chars=600)
+        call = PlannedCall(index=100_000 + n, at=batch.at, feature="summarize", kind="create", model=batch.model,
+                           user_id="batch-backfill", prompt_version="v1", max_tokens=1024, input_chars=6_000)
         requests.append({"custom_id": f"backfill-{n:04d}", "params": request_params(call, seed)})
     try:
-        with cs.attributes(user_id="batch-backfill", feature="classify", prompt_version="v1"):
+        with cs.attributes(user_id="batch-backfill", feature="summarize", prompt_version="v1"):
             created = client.messages.batches.create(requests=requests)
             deadline = time.monotonic() + timeout_s
             while client.messages.batches.retrieve(created.id).processing_status != "ended":

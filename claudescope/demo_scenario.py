@@ -11,6 +11,7 @@ one model name is unknown to the price table; a few requests are invalid (400).
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -51,7 +52,7 @@ FEATURES = (
             system_chars=10_000, cache_ttl="5m"),
     Feature("summarize", 0.20, (("claude-haiku-4-5", 0.6), ("claude-sonnet-4-5", 0.4)),
             (("create", 0.85), ("count_tokens", 0.1), ("stream", 0.05)), (6_000, 32_000), 200, 1024,
-            system_chars=600, v2_max_tokens=200),
+            system_chars=600, v2_max_tokens=160),
     Feature("code_review", 0.14, (("claude-opus-4-6", 0.6), ("claude-sonnet-4-6", 0.4)),
             (("create", 0.7), ("stream", 0.3)), (4_000, 24_000), 450, 2048,
             system_chars=12_000, cache_ttl="1h", tools=True),
@@ -83,11 +84,14 @@ class PlannedCall:
     max_tokens: int
     input_chars: int
     script: str | None = None  # x-fake-script for the fake API
+    thinking: bool = False  # extended thinking (code_review on Opus, sometimes)
+    web_search: bool = False  # the web search server tool (support_chat, sometimes)
+    geo_us: bool = False  # inference_geo="us" (data residency, priced 1.1x on 4.6+)
 
 
 @dataclass(frozen=True)
 class PlannedBatch:
-    """The day's Message Batch (nightly classification backfill)."""
+    """The day's Message Batch (nightly summarization backfill)."""
 
     at: datetime
     size: int
@@ -162,11 +166,15 @@ def plan_day(calls: int, seed: int, end: datetime | None = None) -> DayPlan:
         at = _when(rng, start, burst)
         kind = _pick(rng, feature.kinds)
         v2 = (at >= rollout and rng.random() < 0.8) if feature.v2_max_tokens else rng.random() < 0.3
+        model = _pick(rng, feature.models)
         planned.append(PlannedCall(
-            index=0, at=at, feature=feature.name, kind=kind, model=_pick(rng, feature.models),
+            index=0, at=at, feature=feature.name, kind=kind, model=model,
             user_id=rng.choices(users, weights=user_weights)[0], prompt_version="v2" if v2 else "v1",
             max_tokens=(feature.v2_max_tokens or feature.max_tokens) if v2 else feature.max_tokens,
             input_chars=rng.randint(*feature.input_chars), script=_script(rng, at, kind, burst),
+            thinking=feature.name == "code_review" and "opus" in model and rng.random() < 0.4,
+            web_search=feature.name == "support_chat" and rng.random() < 0.06,
+            geo_us="opus-4-6" in model and rng.random() < 0.2,
         ))
     planned.sort(key=lambda c: c.at)
     plan = DayPlan(start, end, seed, [_reindex(c, i) for i, c in enumerate(planned)])
@@ -187,6 +195,7 @@ _VOCAB = ("order refund invoice account shipping delivery password login error b
           "report quarter revenue growth churn forecast contract clause party date amount address").split()
 
 
+@functools.lru_cache(maxsize=8)
 def _corpus(seed: int, size: int = 40_000) -> str:
     rng = random.Random(seed)
     words: list[str] = []
@@ -198,13 +207,8 @@ def _corpus(seed: int, size: int = 40_000) -> str:
     return " ".join(words)
 
 
-_CORPORA: dict[int, str] = {}
-
-
 def _text(seed: int, chars: int, offset: int) -> str:
-    corpus = _CORPORA.get(seed)
-    if corpus is None:
-        corpus = _CORPORA.setdefault(seed, _corpus(seed))
+    corpus = _corpus(seed)
     reps = chars // len(corpus) + 2
     body = corpus * reps
     start = offset % len(corpus)
@@ -240,6 +244,14 @@ def request_params(call: PlannedCall, seed: int) -> dict[str, Any]:
         params["metadata"] = {"user_id": call.user_id}
     if feature.tools:
         params["tools"] = [dict(t) for t in REVIEW_TOOLS]
+    if call.web_search:
+        params["tools"] = [*params.get("tools", []), {"type": "web_search_20250305", "name": "web_search", "max_uses": 3}]
+    if call.thinking:
+        params["thinking"] = {"type": "enabled", "budget_tokens": 2048}
+        if call.kind != "count_tokens":
+            params["max_tokens"] = call.max_tokens + 2048
+    if call.geo_us and call.kind != "count_tokens":
+        params["inference_geo"] = "us"
     return params
 
 

@@ -88,9 +88,17 @@ class TimeShiftExporter(SpanExporter):
         self._inner = inner
         self._processor = processor
         self._stretch = stretch
+        self.delivered = 0
+        self.failed = 0
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return self._inner.export([self._shift(span) for span in spans])
+        result = self._inner.export([self._shift(span) for span in spans])
+        # Only the BatchSpanProcessor's worker thread calls export: plain counters suffice.
+        if result == SpanExportResult.SUCCESS:
+            self.delivered += len(spans)
+        else:
+            self.failed += len(spans)
+        return result
 
     def _shift(self, span: ReadableSpan) -> ReadableSpan:
         sim = self._processor.pop(span.context.span_id) if span.context is not None else None

@@ -53,7 +53,12 @@ seed: input tokens ~ characters / 4 over tools, system and messages; prompt cach
 stateful (a ``cache_control`` breakpoint on a prefix of at least 1024 tokens writes it with its
 5m or 1h TTL, later requests with the same model and prefix within the TTL read it); output
 length is random up to ``max_tokens`` (reaching it gives ``max_tokens``); with tools, some
-answers are ``tool_use``; latencies are real ones multiplied by ``latency_scale``.
+answers are ``tool_use``; ``thinking`` adds a thinking block (counted in output tokens and in
+``output_tokens_details``); a ``web_search_*`` tool adds searches (server_tool_use blocks,
+``server_tool_use.web_search_requests``, search results in the input tokens); the request's
+``inference_geo`` and ``speed`` are echoed in usage; a prompt over the model's context window
+(200K before the 4.6 generation, 1M from it) is a 400; latencies are real ones multiplied by
+``latency_scale``.
 """
 
 from __future__ import annotations
@@ -82,8 +87,8 @@ from claudescope.fake_control import (
     new_id,
     validate_messages_body,
 )
-from claudescope.fake_sim import PromptCache, Simulated, count_input_tokens, simulate
-from claudescope.fake_stream import stream_events
+from claudescope.fake_sim import PromptCache, Simulated, context_window, count_input_tokens, simulate
+from claudescope.fake_stream import FakeConnectionCut, quiet_cuts, stream_events
 
 __all__ = ["FakeApiState", "create_fake_api"]
 
@@ -141,9 +146,17 @@ def create_fake_api(
         Route("/v1/messages/count_tokens", _endpoint(state, _count_tokens), methods=["POST"]),
         *batch_routes(state.batches, lambda handler: _endpoint(state, handler), _batch_answerer(state)),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, exception_handlers={404: _unknown_route, 405: _unknown_route})
     app.state.fake = state
+    quiet_cuts()
     return app
+
+
+async def _unknown_route(request: Request, exc: Exception) -> Response:
+    """Unknown paths and methods answer in Anthropic's error envelope too."""
+    status = getattr(exc, "status_code", 404)
+    kind = "not_found_error" if status == 404 else "invalid_request_error"
+    return error_response(status, kind, f"{request.method} {request.url.path} is not part of this API", new_id("req_"))
 
 
 Handler = Callable[[FakeApiState, Request, Controls, str], Any]
@@ -201,11 +214,17 @@ def _simulate(state: FakeApiState, body: dict[str, Any], controls: Controls, tie
         stop_override=controls.stop,
         model_override=controls.model,
         service_tier=tier or controls.service_tier or "standard",
-        inference_geo=controls.inference_geo,
-        speed=controls.speed,
+        # The request's own inference_geo / speed are honoured, as the API does.
+        inference_geo=controls.inference_geo or _str_param(body, "inference_geo"),
+        speed=controls.speed or _str_param(body, "speed"),
         output_median=controls.output_median,
         now=controls.now,
     )
+
+
+def _str_param(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    return value if isinstance(value, str) and value else None
 
 
 def _batch_answerer(state: FakeApiState) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -252,7 +271,11 @@ async def _messages(state: FakeApiState, request: Request, controls: Controls, r
     problem = validate_messages_body(body)
     if problem:
         return json_body_error(request_id, problem)
-    wait = state.limiter.admit(count_input_tokens(body))
+    prompt_tokens = count_input_tokens(body)
+    limit = context_window(body["model"])
+    if prompt_tokens > limit:
+        return json_body_error(request_id, f"prompt is too long: {prompt_tokens} tokens > {limit} maximum")
+    wait = state.limiter.admit(prompt_tokens)
     if wait is not None:
         return error_response(
             429, "rate_limit_error", "This request would exceed your rate limit.", request_id,
@@ -273,7 +296,7 @@ async def _messages(state: FakeApiState, request: Request, controls: Controls, r
 
 async def _cut_body(text: str) -> AsyncIterator[bytes]:
     yield text[: len(text) // 2].encode()
-    raise ConnectionAbortedError("x-fake-script: cut")
+    raise FakeConnectionCut("x-fake-script: cut")
 
 
 async def _count_tokens(state: FakeApiState, request: Request, controls: Controls, request_id: str) -> Response:
@@ -285,3 +308,30 @@ async def _count_tokens(state: FakeApiState, request: Request, controls: Control
         usage = controls.usage
         tokens = usage.input + usage.cache_read + usage.cache_write_5m + usage.cache_write_1h
     return JSONResponse(MessageTokensCount(input_tokens=tokens).model_dump(mode="json"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m claudescope.fake_api [--port 0] [--seed 0] [--latency-scale 0.01]``: serve it
+    in the foreground and print its base URL (for manual runs and out-of-process tests)."""
+    import argparse
+
+    from claudescope.asgi_server import ServerThread
+
+    parser = argparse.ArgumentParser(prog="python -m claudescope.fake_api", description=main.__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--latency-scale", type=float, default=0.01)
+    args = parser.parse_args(argv)
+    app = create_fake_api(args.seed, latency_scale=args.latency_scale)
+    with ServerThread(app, host=args.host, port=args.port) as server:
+        print(server.base_url, flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

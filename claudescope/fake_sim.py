@@ -12,16 +12,27 @@ import hashlib
 import json
 import math
 import random
+import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from claudescope.fake_content import (
+    SEARCH_RESULT_TOKENS,
+    Plan,
+    build_content,
+    client_tools,
+    thinking_budget,
+    web_search_tool,
+)
 
 __all__ = [
     "MODEL_ALIASES",
     "PromptCache",
     "Simulated",
     "UsageOverride",
+    "context_window",
     "count_input_tokens",
     "resolve_model",
     "simulate",
@@ -38,18 +49,23 @@ CHARS_PER_TOKEN = 4
 IMAGE_TOKENS = 1500  # a typical ~1000x1000 image
 MIN_CACHE_TOKENS = 1024  # Anthropic does not cache shorter prefixes
 TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
+_GENERATION = re.compile(r"claude-(?:opus|sonnet|haiku|fable|mythos)-(\d{1,2})(?:-(\d{1,2}))?(?!\d)")
 DEFAULT_OUTPUT_MEDIAN = 220.0  # tokens; output lengths are log-normal around it
 
-_WORDS = (
-    "the model reads your request and answers with a short clear reply about cost cache "
-    "latency tokens users features prompts tools batches retries streams summary review "
-    "classify extract support context window budget trace span collector dashboard alert"
-).split()
 
 
 def resolve_model(model: str) -> str:
     """The model id the API answers with: dated snapshot for 4.5 aliases, else as sent."""
     return MODEL_ALIASES.get(model, model)
+
+
+def context_window(model: str) -> int:
+    """Prompt token limit: 1M from the 4.6 generation on, 200K before (and for unknown ids)."""
+    found = _GENERATION.search(model)
+    if found is None:
+        return 200_000
+    version = (int(found.group(1)), int(found.group(2) or 0))
+    return 1_000_000 if version >= (4, 6) else 200_000
 
 
 def _tokens(text: str) -> int:
@@ -199,7 +215,6 @@ class Simulated:
     stop_reason: str
     stop_sequence: str | None = None
     output_tokens: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _rng(seed: int, body: dict[str, Any]) -> random.Random:
@@ -207,23 +222,23 @@ def _rng(seed: int, body: dict[str, Any]) -> random.Random:
     return random.Random(seed * 1_000_003 + int.from_bytes(digest[:8], "big"))
 
 
-def _text(rng: random.Random, tokens: int) -> str:
-    words = max(1, int(tokens * 0.75))
-    return " ".join(rng.choice(_WORDS) for _ in range(words)).capitalize() + "."
-
-
-def _tool_input(rng: random.Random, schema: Any) -> dict[str, Any]:
-    props = schema.get("properties", {}) if isinstance(schema, dict) else {}
-    samples = {"string": "example", "integer": 3, "number": 1.5, "boolean": True, "array": [], "object": {}}
-    return {name: samples.get(spec.get("type", "string"), "example") for name, spec in props.items()}
-
-
 def _wants_tool(rng: random.Random, body: dict[str, Any]) -> bool:
-    tools = [t for t in body.get("tools") or [] if isinstance(t, dict) and t.get("name")]
     choice = (body.get("tool_choice") or {}).get("type", "auto")
-    if not tools or choice == "none":
+    if not client_tools(body) or choice == "none":
         return False
     return choice in ("any", "tool") or rng.random() < 0.4
+
+
+def _thinking_tokens(rng: random.Random, body: dict[str, Any]) -> int:
+    budget = thinking_budget(body)
+    return min(budget, max(16, int(rng.lognormvariate(math.log(600), 0.7)))) if budget else 0
+
+
+def _searches(rng: random.Random, body: dict[str, Any]) -> int:
+    tool = web_search_tool(body)
+    if tool is None:
+        return 0
+    return min(int(tool.get("max_uses") or 5), rng.choice((0, 1, 1, 2, 3)))
 
 
 def _output_plan(rng: random.Random, body: dict[str, Any], median: float) -> tuple[int, str, str | None]:
@@ -237,17 +252,11 @@ def _output_plan(rng: random.Random, body: dict[str, Any], median: float) -> tup
     return wanted, "end_turn", None
 
 
-def _content(rng: random.Random, body: dict[str, Any], out_tokens: int, stop: str) -> list[dict[str, Any]]:
-    if stop != "tool_use":
-        return [{"type": "text", "text": _text(rng, out_tokens)}]
-    tools = [t for t in body.get("tools") or [] if isinstance(t, dict) and t.get("name")]
-    named = (body.get("tool_choice") or {}).get("name")
-    tool = next((t for t in tools if t["name"] == named), None) or rng.choice(tools)
-    tool_id = "toolu_" + "".join(rng.choice("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(24))
-    return [
-        {"type": "text", "text": _text(rng, min(out_tokens, 12))},
-        {"type": "tool_use", "id": tool_id, "name": tool["name"], "input": _tool_input(rng, tool.get("input_schema"))},
-    ]
+def _stop_for_length(tokens: int, max_tokens: int, stop: str, stop_seq: str | None) -> tuple[str, str | None]:
+    """Keep the stop reason consistent with an imposed output length."""
+    if 0 < max_tokens <= tokens:
+        return "max_tokens", None
+    return ("end_turn", None) if stop == "max_tokens" else (stop, stop_seq)
 
 
 def simulate(
@@ -267,31 +276,45 @@ def simulate(
     """Answer one Messages request (validated by the caller) the way Claude would."""
     rng = _rng(seed, body)
     model = model_override or resolve_model(str(body["model"]))
-    segments = _segments(body)
-    uncached, read, w5, w1h = cache.apply(model, segments, now)
+    uncached, read, w5, w1h = cache.apply(model, _segments(body), now)
     out_tokens, stop, stop_seq = _output_plan(rng, body, output_median or DEFAULT_OUTPUT_MEDIAN)
     if stop == "end_turn" and _wants_tool(rng, body):
         stop = "tool_use"
+    thinking, searches = _thinking_tokens(rng, body), _searches(rng, body)
+    max_tokens = int(body.get("max_tokens") or 0)
+    if thinking:  # thinking counts as output, within the same max_tokens
+        out_tokens = min(max_tokens, out_tokens + thinking) if max_tokens else out_tokens + thinking
+        stop, stop_seq = _stop_for_length(out_tokens, max_tokens, stop, stop_seq)
+    uncached += searches * SEARCH_RESULT_TOKENS
     if override is not None:
         uncached, read, w5, w1h = override.input, override.cache_read, override.cache_write_5m, override.cache_write_1h
-        out_tokens = override.output if override.output is not None else out_tokens
+        searches = override.web_search if override.web_search is not None else searches
+        if override.output is not None:
+            out_tokens = override.output
+            stop, stop_seq = _stop_for_length(out_tokens, max_tokens, stop, stop_seq)
     if stop_override:
         stop = stop_override
         stop_seq = str((body.get("stop_sequences") or ["###"])[0]) if stop == "stop_sequence" else None
-    if stop == "tool_use" and not any(isinstance(t, dict) and t.get("name") for t in body.get("tools") or []):
-        body = {**body, "tools": [{"name": "lookup", "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}}}]}
-    server_tool_use = None
-    if override is not None and (override.web_search is not None or override.web_fetch is not None):
-        server_tool_use = {"web_search_requests": override.web_search or 0, "web_fetch_requests": override.web_fetch or 0}
+    thinking = min(thinking, out_tokens)
     usage: dict[str, Any] = {
         "input_tokens": uncached,
         "output_tokens": out_tokens,
         "cache_creation_input_tokens": w5 + w1h,
         "cache_read_input_tokens": read,
         "cache_creation": {"ephemeral_5m_input_tokens": w5, "ephemeral_1h_input_tokens": w1h},
-        "server_tool_use": server_tool_use,
+        "server_tool_use": _server_tool_use(body, override, searches),
+        "output_tokens_details": {"thinking_tokens": thinking} if thinking_budget(body) else None,
         "service_tier": service_tier,
         "inference_geo": inference_geo or "global",
         "speed": speed or "standard",
     }
-    return Simulated(model, _content(rng, body, out_tokens, stop), usage, stop, stop_seq, out_tokens)
+    content = build_content(rng, body, Plan(out_tokens, stop, thinking, searches))
+    return Simulated(model, content, usage, stop, stop_seq, out_tokens)
+
+
+def _server_tool_use(body: dict[str, Any], override: UsageOverride | None, searches: int) -> dict[str, int] | None:
+    asked = override is not None and (override.web_search is not None or override.web_fetch is not None)
+    if not asked and web_search_tool(body) is None:
+        return None
+    fetches = override.web_fetch if override is not None and override.web_fetch is not None else 0
+    return {"web_search_requests": searches, "web_fetch_requests": fetches}

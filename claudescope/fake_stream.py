@@ -3,12 +3,15 @@
 message_start (full usage but a placeholder ``output_tokens=1``), then per content block
 content_block_start / content_block_delta... / content_block_stop (a ``ping`` after the first
 start, as the API does), message_delta (stop reason, cumulative usage), message_stop.
+Deltas by block: text_delta for text; input_json_delta for tool_use and server_tool_use;
+thinking_delta then signature_delta for thinking; tool results arrive whole in their start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,11 +24,40 @@ from anthropic.types import (
     RawMessageStopEvent,
 )
 
-__all__ = ["sse", "stream_events"]
+__all__ = ["FakeConnectionCut", "quiet_cuts", "sse", "stream_events"]
 
 MAX_DELTAS_PER_BLOCK = 10
 # message_delta carries these cumulative usage fields; the rest exist only in message_start.
-_DELTA_USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "server_tool_use")
+_DELTA_USAGE_FIELDS = (
+    "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "server_tool_use",
+    "output_tokens_details",
+)
+
+
+class FakeConnectionCut(ConnectionAbortedError):
+    """Raised on purpose mid-body so the server drops the connection (``x-fake-script: cut``)."""
+
+
+class _QuietCuts(logging.Filter):
+    """Keeps uvicorn from logging the deliberate cuts as application errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _is_cut(record.exc_info[1] if record.exc_info else None)
+
+
+def _is_cut(exc: BaseException | None) -> bool:
+    if isinstance(exc, FakeConnectionCut):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_is_cut(e) for e in exc.exceptions)
+    return False
+
+
+def quiet_cuts() -> None:
+    """Install (once) the filter that silences deliberate cuts in uvicorn's error log."""
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _QuietCuts) for f in logger.filters):
+        logger.addFilter(_QuietCuts())
 
 
 def sse(event: dict[str, Any]) -> bytes:
@@ -46,15 +78,22 @@ def _chunks(text: str, parts: int) -> list[str]:
 
 def _block_events(index: int, block: dict[str, Any]) -> list[dict[str, Any]]:
     """content_block_start, its deltas and content_block_stop for one final content block."""
-    if block["type"] == "tool_use":
+    kind = block["type"]
+    if kind in ("tool_use", "server_tool_use"):
         start_block = {**block, "input": {}}
         deltas = [
             {"type": "input_json_delta", "partial_json": part}
             for part in _chunks(json.dumps(block["input"]), MAX_DELTAS_PER_BLOCK // 2)
         ]
-    else:
+    elif kind == "thinking":
+        start_block = {"type": "thinking", "thinking": "", "signature": ""}
+        deltas = [{"type": "thinking_delta", "thinking": part} for part in _chunks(block["thinking"], MAX_DELTAS_PER_BLOCK)]
+        deltas.append({"type": "signature_delta", "signature": block["signature"]})
+    elif kind == "text":
         start_block = {"type": "text", "text": ""}
         deltas = [{"type": "text_delta", "text": part} for part in _chunks(block.get("text", ""), MAX_DELTAS_PER_BLOCK)]
+    else:  # results (web_search_tool_result, ...) arrive whole in their start event
+        start_block, deltas = block, []
     events = [_dump(RawContentBlockStartEvent, {"type": "content_block_start", "index": index, "content_block": start_block})]
     events += [_dump(RawContentBlockDeltaEvent, {"type": "content_block_delta", "index": index, "delta": d}) for d in deltas]
     events.append(_dump(RawContentBlockStopEvent, {"type": "content_block_stop", "index": index}))
@@ -63,7 +102,7 @@ def _block_events(index: int, block: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _start_event(message: dict[str, Any]) -> dict[str, Any]:
     initial = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
-    initial["usage"] = {**message["usage"], "output_tokens": 1, "server_tool_use": None}
+    initial["usage"] = {**message["usage"], "output_tokens": 1, "server_tool_use": None, "output_tokens_details": None}
     event = RawMessageStartEvent.model_validate({"type": "message_start", "message": initial})
     return event.model_dump(mode="json")
 
@@ -104,6 +143,6 @@ async def stream_events(
         return
     if action == "cut":
         # Raising after the body started makes the server drop the connection mid-stream.
-        raise ConnectionAbortedError("x-fake-script: cut")
+        raise FakeConnectionCut("x-fake-script: cut")
     yield sse(_delta_event(message))
     yield sse(RawMessageStopEvent(type="message_stop").model_dump(mode="json"))

@@ -125,6 +125,8 @@ class PriceTable:
         self._fast_cache = pricing.fast_applies_to_cache
         self._compiled = {id(e): _compile(e) for e in data.entries}
         self._ids: dict[str, _Compiled | None] = {}
+        # (entry, band, batch, geo, fast) -> effective per-token rates; a few hundred at most.
+        self._effective: dict[tuple[int, bool, bool, Decimal | None, bool], tuple[Decimal, ...]] = {}
 
     @classmethod
     def load(cls, pricing: PricingConfig) -> PriceTable:
@@ -162,34 +164,45 @@ class PriceTable:
         if compiled is None:
             return None
         entry = compiled.entry
-        rates = compiled.base
-        if compiled.band is not None and usage.prompt_tokens > compiled.band_above:
-            rates = compiled.band
-        tokens_mult = cache_mult = _ONE
-        if usage.service_tier == "batch":
-            tokens_mult = self._modifiers.batch
-            if self._batch_cache:
-                cache_mult = tokens_mult
+        fast = usage.speed == "fast"
+        if fast and entry.fast is None:
+            return None  # fast mode ran, but its price for this model is unknown
+        band = compiled.band is not None and usage.prompt_tokens > compiled.band_above
+        geo = None
         if entry.geo and usage.inference_geo:
             geo = self._modifiers.geo.get(usage.inference_geo.lower())
-            if geo is not None:
-                tokens_mult *= geo
-                if self._geo_cache:
-                    cache_mult *= geo
-        if usage.speed == "fast":
-            if entry.fast is None:
-                return None  # fast mode ran, but its price for this model is unknown
-            tokens_mult *= entry.fast
-            if self._fast_cache:
-                cache_mult *= entry.fast
-        writes = usage.cache_write_5m_tokens * rates.cache_write_5m + usage.cache_write_1h_tokens * rates.cache_write_1h
+        key = (id(compiled), band, usage.service_tier == "batch", geo, fast)
+        rates = self._effective.get(key)
+        if rates is None:
+            rates = self._effective[key] = self._rates(compiled, *key[1:])
+        r_in, r_out, r_read, r_w5, r_w1h = rates
         return Cost(
-            input_usd=_money(usage.input_tokens * rates.input * tokens_mult),
-            output_usd=_money(usage.output_tokens * rates.output * tokens_mult),
-            cache_read_usd=_money(usage.cache_read_tokens * rates.cache_read * cache_mult),
-            cache_write_usd=_money(writes * cache_mult),
+            input_usd=_money(usage.input_tokens * r_in),
+            output_usd=_money(usage.output_tokens * r_out),
+            cache_read_usd=_money(usage.cache_read_tokens * r_read),
+            cache_write_usd=_money(usage.cache_write_5m_tokens * r_w5 + usage.cache_write_1h_tokens * r_w1h),
             other_usd=_money(usage.web_search_requests * self._modifiers.web_search_per_request),
             price_version=self._data.version,
+        )
+
+    def _rates(
+        self, compiled: _Compiled, band: bool, batch: bool, geo: Decimal | None, fast: bool
+    ) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal]:
+        """Per-token rates with every applicable multiplier folded in (cached per combination)."""
+        rates = compiled.band if band and compiled.band is not None else compiled.base
+        tokens_mult = cache_mult = _ONE
+        if batch:
+            tokens_mult *= self._modifiers.batch
+            cache_mult *= self._modifiers.batch if self._batch_cache else _ONE
+        if geo is not None:
+            tokens_mult *= geo
+            cache_mult *= geo if self._geo_cache else _ONE
+        if fast and compiled.entry.fast is not None:
+            tokens_mult *= compiled.entry.fast
+            cache_mult *= compiled.entry.fast if self._fast_cache else _ONE
+        return (
+            rates.input * tokens_mult, rates.output * tokens_mult, rates.cache_read * cache_mult,
+            rates.cache_write_5m * cache_mult, rates.cache_write_1h * cache_mult,
         )
 
     def _lookup(self, model: str) -> _Compiled | None:

@@ -1,15 +1,169 @@
-"""Admin endpoints under /api/v1/admin/ (reprice, export, backup) for a running collector."""
+"""Admin jobs on the store, and their endpoints under /api/v1/admin/ for a running collector.
+
+While a collector runs it holds the DuckDB lock, so `claudescope reprice / export / backup`
+ask it through these endpoints (behind the same bearer token); when it is stopped they call
+the same job functions on the file directly (see admin.py).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from claudescope.collector.query_api import ARROW_STREAM, to_arrow_ipc
+from claudescope.collector.store import CALLS_TABLE, Store
+from claudescope.config import PricingConfig
+from claudescope.pricing import PriceTable, Usage
 
 if TYPE_CHECKING:
     from claudescope.collector.app import Collector
 
+_COST_COLUMNS = ("cost_usd", "cost_input_usd", "cost_output_usd", "cost_cache_read_usd", "cost_cache_write_usd", "cost_other_usd", "price_version")
+_MONEY = pa.decimal128(18, 9)
+
+
+@dataclass(frozen=True, slots=True)
+class RepriceReport:
+    """What a reprice changed."""
+
+    calls: int
+    changed: int
+    before_usd: Decimal
+    after_usd: Decimal
+    newly_priced: int
+    now_unpriced: int
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON-safe form (money as exact strings)."""
+        return {
+            "calls": self.calls, "changed": self.changed, "before_usd": str(self.before_usd),
+            "after_usd": str(self.after_usd), "delta_usd": str(self.after_usd - self.before_usd),
+            "newly_priced": self.newly_priced, "now_unpriced": self.now_unpriced,
+        }
+
+
+def parse_since(since: str | None) -> datetime | None:
+    """A date or ISO date-time (UTC unless it says otherwise)."""
+    if not since:
+        return None
+    moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def reprice_store(store: Store, prices: PriceTable, since: datetime | None) -> RepriceReport:
+    """Recompute every (non-superseded or not) stored call's cost with ``prices``."""
+    where, params = ("WHERE start_time >= ?", [since]) if since else ("", [])
+    rows = store.read_arrow(
+        "SELECT trace_id, span_id, operation, status, request_model, response_model, input_tokens, cache_read_tokens, "
+        "cache_write_5m_tokens, cache_write_1h_tokens, output_tokens, web_search_requests, service_tier, inference_geo, "
+        f"speed, superseded, {', '.join(_COST_COLUMNS)} FROM {CALLS_TABLE} {where}",
+        params,
+    ).to_pylist()
+    changed: list[dict[str, Any]] = []
+    cost_changed = 0
+    before = after = Decimal(0)
+    newly_priced = now_unpriced = 0
+    for row in rows:
+        new = _price_row(prices, row)
+        old_total = row["cost_usd"]
+        if not row["superseded"]:
+            before += old_total or 0
+            after += new["cost_usd"] or 0
+        if old_total is None and new["cost_usd"] is not None:
+            newly_priced += 1
+        if old_total is not None and new["cost_usd"] is None:
+            now_unpriced += 1
+        if any(new[c] != row[c] for c in _COST_COLUMNS[:-1]):
+            cost_changed += 1
+        if any(new[c] != row[c] for c in _COST_COLUMNS):
+            changed.append({"trace_id": row["trace_id"], "span_id": row["span_id"], **new})
+    if changed:
+        schema = pa.schema([("trace_id", pa.string()), ("span_id", pa.string())] + [(c, _MONEY) for c in _COST_COLUMNS[:-1]] + [("price_version", pa.string())])
+        store.replace_costs(pa.Table.from_pylist(changed, schema=schema))
+        store.rebuild_rollups(since)
+    return RepriceReport(len(rows), cost_changed, before, after, newly_priced, now_unpriced)
+
+
+def _price_row(prices: PriceTable, row: dict[str, Any]) -> dict[str, Any]:
+    if row["status"] == "error" or row["operation"] == "count_tokens":
+        zero = Decimal("0E-9")
+        return {**{c: zero for c in _COST_COLUMNS[:-1]}, "price_version": prices.version}
+    usage = Usage(
+        input_tokens=row["input_tokens"] or 0, cache_read_tokens=row["cache_read_tokens"] or 0,
+        cache_write_5m_tokens=row["cache_write_5m_tokens"] or 0, cache_write_1h_tokens=row["cache_write_1h_tokens"] or 0,
+        output_tokens=row["output_tokens"] or 0, web_search_requests=row["web_search_requests"] or 0,
+        service_tier=row["service_tier"], inference_geo=row["inference_geo"], speed=row["speed"],
+    )
+    cost = prices.price(row["response_model"] or row["request_model"], usage)
+    if cost is None:
+        return {c: None for c in _COST_COLUMNS}
+    return {
+        "cost_usd": cost.total_usd, "cost_input_usd": cost.input_usd, "cost_output_usd": cost.output_usd,
+        "cost_cache_read_usd": cost.cache_read_usd, "cost_cache_write_usd": cost.cache_write_usd,
+        "cost_other_usd": cost.other_usd, "price_version": cost.price_version,
+    }
+
+
+def pricing_to_json(pricing: PricingConfig) -> dict[str, Any]:
+    """The CLI's price table settings, sent so a reprice uses the table the user just edited."""
+    return {
+        "overrides": {m: {k: str(v) for k, v in rates.items()} for m, rates in pricing.overrides.items()},
+        "batch_applies_to_cache": pricing.batch_applies_to_cache,
+        "geo_applies_to_cache": pricing.geo_applies_to_cache,
+        "fast_applies_to_cache": pricing.fast_applies_to_cache,
+    }
+
+
+def pricing_from_json(data: dict[str, Any]) -> PricingConfig:
+    """Inverse of :func:`pricing_to_json` (money parsed as Decimal, never float)."""
+    overrides = {str(m): {str(k): Decimal(str(v)) for k, v in rates.items()} for m, rates in data.get("overrides", {}).items()}
+    flags = {k: bool(data[k]) for k in ("batch_applies_to_cache", "geo_applies_to_cache", "fast_applies_to_cache") if k in data}
+    return PricingConfig(overrides=overrides, **flags)
+
 
 def admin_routes(collector: Collector) -> list[Route]:
     """Routes that run admin jobs inside the collector, which holds the DuckDB lock."""
-    return []
+
+    async def reprice(request: Request) -> Response:
+        try:
+            payload = await request.json()
+            if not isinstance(payload, dict):
+                raise ValueError("expected a JSON object")
+            since = parse_since(payload.get("since"))
+            pricing = pricing_from_json(payload["pricing"]) if payload.get("pricing") else collector.config.pricing
+            prices = PriceTable.load(pricing)
+        except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
+            return JSONResponse({"error": f"bad request: {exc}"}, 400)
+        report = await run_in_threadpool(reprice_store, collector.store, prices, since)
+        return JSONResponse(report.as_json())
+
+    async def tables(request: Request) -> Response:
+        store = collector.store
+        names = await run_in_threadpool(store.table_names)
+        return JSONResponse({"tables": names, "migrations": [list(m) for m in await run_in_threadpool(store.applied_migrations)]})
+
+    async def snapshot(request: Request) -> Response:
+        names = request.query_params.get("tables", CALLS_TABLE).split(",")
+        try:
+            tables_ = await run_in_threadpool(collector.store.snapshot, names)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        # One IPC stream per table, concatenated with a JSON index of byte lengths in a header.
+        bodies = [await run_in_threadpool(to_arrow_ipc, tables_[n]) for n in names]
+        index = json.dumps([[n, len(b)] for n, b in zip(names, bodies, strict=True)])
+        return Response(b"".join(bodies), 200, media_type=ARROW_STREAM, headers={"X-Claudescope-Tables": index})
+
+    return [
+        Route("/api/v1/admin/reprice", reprice, methods=["POST"]),
+        Route("/api/v1/admin/tables", tables, methods=["GET"]),
+        Route("/api/v1/admin/snapshot", snapshot, methods=["GET"]),
+    ]

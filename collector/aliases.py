@@ -76,6 +76,7 @@ RESPONSE_ID = (sc.GEN_AI_RESPONSE_ID,)
 REQUEST_ID = (sc.ANTHROPIC_REQUEST_ID,)
 TTFT_S = (sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, "gen_ai.server.time_to_first_token")
 USAGE_RAW = ("gen_ai.usage.raw",)  # Logfire: Anthropic's usage object as JSON
+INVOCATION_PARAMETERS = "llm.invocation_parameters"  # OpenInference: request parameters as JSON
 
 # Message content attributes (exact names and prefixes).
 CONTENT_KEYS = frozenset({

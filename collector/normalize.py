@@ -31,15 +31,38 @@ _STATUS_ERROR = 2
 TRUNCATED_MARK = "claudescope.truncated_attributes"
 DROPPED_MARK = "claudescope.dropped_attributes"
 _COLUMNS = SPANS_ARROW_SCHEMA.names
-_CONSUMED = frozenset(
-    a for group in (
-        al.PROVIDER, al.OPERATION, al.REQUEST_MODEL, al.RESPONSE_MODEL, al.STREAM, al.ERROR_TYPE, al.HTTP_STATUS,
-        al.RETRIES, al.STOP_REASON, al.FINISH_REASONS, al.MAX_TOKENS, al.UNCACHED_INPUT, al.INPUT_TOTAL,
-        al.CACHE_READ, al.CACHE_WRITE, al.CACHE_WRITE_5M, al.CACHE_WRITE_1H, al.OUTPUT, al.WEB_SEARCH,
-        al.SERVICE_TIER, al.INFERENCE_GEO, al.SPEED, al.USER_ID, al.FEATURE, al.PROMPT_VERSION, al.RESPONSE_ID,
-        al.REQUEST_ID, al.TTFT_S,
-    ) for a in group
+_FIELDS: dict[str, tuple[str, ...]] = {
+    "provider": al.PROVIDER, "operation": al.OPERATION, "request_model": al.REQUEST_MODEL,
+    "response_model": al.RESPONSE_MODEL, "stream": al.STREAM, "error_type": al.ERROR_TYPE,
+    "http_status": al.HTTP_STATUS, "retries": al.RETRIES, "stop_reason": al.STOP_REASON,
+    "finish_reasons": al.FINISH_REASONS, "max_tokens": al.MAX_TOKENS, "uncached_input": al.UNCACHED_INPUT,
+    "input_total": al.INPUT_TOTAL, "cache_read": al.CACHE_READ, "cache_write": al.CACHE_WRITE,
+    "cache_write_5m": al.CACHE_WRITE_5M, "cache_write_1h": al.CACHE_WRITE_1H, "output": al.OUTPUT,
+    "web_search": al.WEB_SEARCH, "service_tier": al.SERVICE_TIER, "inference_geo": al.INFERENCE_GEO,
+    "speed": al.SPEED, "user_id": al.USER_ID, "feature": al.FEATURE, "prompt_version": al.PROMPT_VERSION,
+    "response_id": al.RESPONSE_ID, "request_id": al.REQUEST_ID, "ttft_s": al.TTFT_S, "usage_raw": al.USAGE_RAW,
+    "invocation_parameters": (al.INVOCATION_PARAMETERS,),
+}
+# attribute name -> [(field, preference)]: one pass over a span's attributes fills every field
+# (the ingest hot loop; a name can feed several fields, e.g. llm.model_name).
+_ALIAS_POS: dict[str, list[tuple[str, int]]] = {}
+for _field_name, _names in _FIELDS.items():
+    for _pref, _name in enumerate(_names):
+        _ALIAS_POS.setdefault(_name, []).append((_field_name, _pref))
+_CONSUMED = frozenset(_ALIAS_POS)
+
+
+_ROW_ORDER = (
+    "trace_id", "span_id", "start_time", "end_time", "duration_ms", "ttft_ms", "service_name", "operation",
+    "request_model", "response_model", "stream", "status", "error_type", "http_status", "retries", "stop_reason",
+    "max_tokens", "input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens",
+    "output_tokens", "web_search_requests", "service_tier", "inference_geo", "speed", "user_id", "feature",
+    "prompt_version", "cost_usd", "cost_input_usd", "cost_output_usd", "cost_cache_read_usd",
+    "cost_cache_write_usd", "cost_other_usd", "price_version", "response_id", "request_id", "source",
+    "attributes", "parent_span_id", "source_rank", "superseded", "ingested_at",
 )
+if tuple(_COLUMNS) != _ROW_ORDER:  # schema.py changed: update _row to match
+    raise ImportError(f"normalize._row is out of date with the calls schema: {_COLUMNS}")
 
 
 @dataclass(slots=True)
@@ -90,8 +113,8 @@ class Normalizer:
         return batch
 
     def _one(self, span: Any, source: str, rank: int, service: str | None, ingested: datetime, batch: Batch) -> None:
-        attrs = self._attributes(span, batch)
-        operation = _operation(span.name, source, attrs)
+        attrs, picked = self._attributes(span, batch)
+        operation = _operation(span.name, source, attrs, picked)
         if operation is None:
             batch.ignored += 1
             return
@@ -99,10 +122,13 @@ class Normalizer:
         if reason:
             batch.rejected[reason] += 1
             return
-        batch.rows.append(self._row(span, attrs, operation, source, rank, service, ingested, batch))
+        batch.rows.append(self._row(span, attrs, picked, operation, source, rank, service, ingested, batch))
 
-    def _attributes(self, span: Any, batch: Batch) -> dict[str, Any]:
+    def _attributes(self, span: Any, batch: Batch) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(every attribute, the alias-table fields picked from them)."""
         attrs: dict[str, Any] = {}
+        picked: dict[str, Any] = {}
+        prefs: dict[str, int] = {}
         truncated: list[str] = []
         items = span.attributes
         if len(items) > self._max_attrs:
@@ -115,69 +141,47 @@ class Normalizer:
             if value.__class__ is str and len(value) > limit // 4 and len(value.encode()) > limit:
                 value = value.encode()[:limit].decode("utf-8", "ignore")
                 truncated.append(kv.key)
-            attrs[kv.key] = value
+            key = kv.key
+            attrs[key] = value
+            targets = _ALIAS_POS.get(key)
+            if targets is not None and value is not None:
+                for field_name, pref in targets:
+                    if prefs.get(field_name, 99) > pref:
+                        picked[field_name] = value
+                        prefs[field_name] = pref
         if truncated:
             batch.truncated_values += len(truncated)
             attrs[TRUNCATED_MARK] = truncated
-        return attrs
+        return attrs, picked
 
     def _row(
-        self, span: Any, attrs: dict[str, Any], operation: str, source: str, rank: int,
+        self, span: Any, attrs: dict[str, Any], p: dict[str, Any], operation: str, source: str, rank: int,
         service: str | None, ingested: datetime, batch: Batch,
     ) -> tuple[Any, ...]:
         start, end = span.start_time_unix_nano, span.end_time_unix_nano
-        error_type = _error_type(_first(attrs, al.ERROR_TYPE))
+        error_type = _error_type(p.get("error_type"))
         failed = span.status.code == _STATUS_ERROR or error_type is not None
         if failed and error_type is None:
             error_type = "error"
-        usage = _usage(attrs, source)
-        request_model = _str(_first(attrs, al.REQUEST_MODEL))
-        response_model = _str(_first(attrs, al.RESPONSE_MODEL))
-        cost = self._cost(operation, failed, response_model or request_model, usage, batch)
-        ttft = _num(_first(attrs, al.TTFT_S))
-        values = {
-            "trace_id": span.trace_id.hex(),
-            "span_id": span.span_id.hex(),
-            "start_time": start // 1000,
-            "end_time": end // 1000,
-            "duration_ms": (end - start) / 1e6,
-            "ttft_ms": ttft * 1000.0 if ttft is not None else None,
-            "service_name": service,
-            "operation": operation,
-            "request_model": request_model,
-            "response_model": response_model,
-            "stream": _bool(_first(attrs, al.STREAM)),
-            "status": "error" if failed else "ok",
-            "error_type": error_type,
-            "http_status": _int32(_first(attrs, al.HTTP_STATUS)),
-            "retries": _int32(_first(attrs, al.RETRIES)) or 0,
-            "stop_reason": _stop_reason(attrs),
-            "max_tokens": _int32(_first(attrs, al.MAX_TOKENS)),
-            "input_tokens": usage.input_tokens,
-            "cache_read_tokens": usage.cache_read_tokens,
-            "cache_write_5m_tokens": usage.cache_write_5m_tokens,
-            "cache_write_1h_tokens": usage.cache_write_1h_tokens,
-            "output_tokens": usage.output_tokens,
-            "web_search_requests": usage.web_search_requests,
-            "service_tier": usage.service_tier,
-            "inference_geo": usage.inference_geo,
-            "speed": usage.speed,
-            "user_id": _str(_first(attrs, al.USER_ID)),
-            "feature": _str(_first(attrs, al.FEATURE)),
-            "prompt_version": _str(_first(attrs, al.PROMPT_VERSION)),
-            **cost,
-            "response_id": _str(_first(attrs, al.RESPONSE_ID)),
-            "request_id": _str(_first(attrs, al.REQUEST_ID)),
-            "source": source,
-            "attributes": _rest_json(attrs, source),
-            "parent_span_id": span.parent_span_id.hex() or None,
-            "source_rank": rank,
-            "superseded": False,
-            "ingested_at": ingested,
-        }
-        return tuple(values[name] for name in _COLUMNS)
+        usage = _usage(p, source)
+        request_model = _str(p.get("request_model"))
+        response_model = _str(p.get("response_model"))
+        cost, version = self._cost(operation, failed, response_model or request_model, usage, batch)
+        ttft = _num(p.get("ttft_s"))
+        # Order is SPANS_ARROW_SCHEMA's (checked at import below).
+        return (
+            span.trace_id.hex(), span.span_id.hex(), start // 1000, end // 1000, (end - start) / 1e6,
+            ttft * 1000.0 if ttft is not None else None, service, operation, request_model, response_model,
+            _bool(p.get("stream")), "error" if failed else "ok", error_type, _int32(p.get("http_status")),
+            _int32(p.get("retries")) or 0, _stop_reason(p), _max_tokens(p),
+            usage.input_tokens, usage.cache_read_tokens, usage.cache_write_5m_tokens, usage.cache_write_1h_tokens,
+            usage.output_tokens, usage.web_search_requests, usage.service_tier, usage.inference_geo, usage.speed,
+            _str(p.get("user_id")), _str(p.get("feature")), _str(p.get("prompt_version")),
+            *cost, version, _str(p.get("response_id")), _str(p.get("request_id")), source,
+            _rest_json(attrs, source), span.parent_span_id.hex() or None, rank, False, ingested,
+        )
 
-    def _cost(self, operation: str, failed: bool, model: str | None, usage: Usage, batch: Batch) -> dict[str, Any]:
+    def _cost(self, operation: str, failed: bool, model: str | None, usage: Usage, batch: Batch) -> tuple[tuple[Any, ...], str | None]:
         if failed or operation == "count_tokens":
             # Nothing is billed for a failed call or a token count (SPEC §4): zero, not unknown.
             parts = (_ZERO,) * 6
@@ -190,8 +194,7 @@ class Normalizer:
             else:
                 parts = (cost.total_usd, cost.input_usd, cost.output_usd, cost.cache_read_usd, cost.cache_write_usd, cost.other_usd)
                 version = cost.price_version
-        names = ("cost_usd", "cost_input_usd", "cost_output_usd", "cost_cache_read_usd", "cost_cache_write_usd", "cost_other_usd")
-        return {**dict(zip(names, parts, strict=True)), "price_version": version}
+        return parts, version
 
 
 def _value(v: Any) -> Any:
@@ -213,26 +216,18 @@ def _value(v: Any) -> Any:
     return None
 
 
-def _first(attrs: dict[str, Any], names: tuple[str, ...]) -> Any:
-    for name in names:
-        value = attrs.get(name)
-        if value is not None:
-            return value
-    return None
-
-
-def _operation(span_name: str, source: str, attrs: dict[str, Any]) -> str | None:
+def _operation(span_name: str, source: str, attrs: dict[str, Any], p: dict[str, Any]) -> str | None:
     """The call's operation, or None when the span is not a Claude API call."""
     if source == al.ANTHROPIC_SDK[0]:
         return al.SDK_SPAN_OPERATIONS.get(span_name)
-    provider = _first(attrs, al.PROVIDER)
-    operation = _first(attrs, al.OPERATION)
+    provider = p.get("provider")
+    operation = p.get("operation")
     if source == al.OPENINFERENCE[0] and attrs.get("openinference.span.kind") == "LLM":
         operation = operation or "chat"
     if operation is None and provider is None:
         return None
     if isinstance(provider, str) and provider.lower() not in ("anthropic", "aws.bedrock", "gcp.vertex_ai", "claude"):
-        model = _first(attrs, al.REQUEST_MODEL) or ""
+        model = p.get("request_model") or ""
         if "claude" not in str(model).lower():
             return None
     if source != al.CLAUDESCOPE[0] and span_name.endswith("count_tokens"):
@@ -255,38 +250,46 @@ def _invalid(span: Any) -> str | None:
     return None
 
 
-def _usage(attrs: dict[str, Any], source: str) -> Usage:
-    raw = _raw_usage(attrs)
-    cache_read = _count(raw.get("cache_read_input_tokens")) if raw else _count(_first(attrs, al.CACHE_READ))
-    write_total = _count(raw.get("cache_creation_input_tokens")) if raw else _count(_first(attrs, al.CACHE_WRITE))
-    w5m, w1h = _first(attrs, al.CACHE_WRITE_5M), _first(attrs, al.CACHE_WRITE_1H)
+def _usage(p: dict[str, Any], source: str) -> Usage:
+    raw = _raw_usage(p)
+    cache_read = _count(raw.get("cache_read_input_tokens")) if raw else _count(p.get("cache_read"))
+    write_total = _count(raw.get("cache_creation_input_tokens")) if raw else _count(p.get("cache_write"))
+    w5m, w1h = p.get("cache_write_5m"), p.get("cache_write_1h")
+    split = raw.get("cache_creation") if raw else None
+    if isinstance(split, dict):
+        w5m, w1h = split.get("ephemeral_5m_input_tokens"), split.get("ephemeral_1h_input_tokens")
     if w5m is None and w1h is None:
         w5m_n, w1h_n = write_total, 0  # no TTL split reported: the default 5-minute cache
     else:
         w1h_n = _count(w1h)
         w5m_n = _count(w5m) if w5m is not None else max(write_total - w1h_n, 0)
-    uncached = _first(attrs, al.UNCACHED_INPUT)
+    uncached = p.get("uncached_input")
     if raw and "input_tokens" in raw:
         uncached = raw["input_tokens"]
     if uncached is None:
-        total = _count(_first(attrs, al.INPUT_TOTAL))
+        total = _count(p.get("input_total"))
         uncached = total if source in al.INPUT_EXCLUDES_CACHE else max(total - cache_read - max(write_total, w5m_n + w1h_n), 0)
-    output = raw.get("output_tokens") if raw and "output_tokens" in raw else _first(attrs, al.OUTPUT)
+    output = raw.get("output_tokens") if raw and "output_tokens" in raw else p.get("output")
     return Usage(
         input_tokens=_count(uncached),
         cache_read_tokens=cache_read,
         cache_write_5m_tokens=w5m_n,
         cache_write_1h_tokens=w1h_n,
         output_tokens=_count(output),
-        web_search_requests=_count(_first(attrs, al.WEB_SEARCH)),
-        service_tier=_str(_first(attrs, al.SERVICE_TIER)),
-        inference_geo=_str(_first(attrs, al.INFERENCE_GEO)),
-        speed=_str(_first(attrs, al.SPEED)),
+        web_search_requests=_count(p.get("web_search")) or _raw_web_search(raw),
+        service_tier=_str(p.get("service_tier")) or _str((raw or {}).get("service_tier")),
+        inference_geo=_str(p.get("inference_geo")) or _str((raw or {}).get("inference_geo")),
+        speed=_str(p.get("speed")) or _str((raw or {}).get("speed")),
     )
 
 
-def _raw_usage(attrs: dict[str, Any]) -> dict[str, Any] | None:
-    raw = _first(attrs, al.USAGE_RAW)
+def _raw_web_search(raw: dict[str, Any] | None) -> int:
+    tools = raw.get("server_tool_use") if raw else None
+    return _count(tools.get("web_search_requests")) if isinstance(tools, dict) else 0
+
+
+def _raw_usage(p: dict[str, Any]) -> dict[str, Any] | None:
+    raw = p.get("usage_raw")
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
@@ -295,17 +298,37 @@ def _raw_usage(attrs: dict[str, Any]) -> dict[str, Any] | None:
     return raw if isinstance(raw, dict) else None
 
 
-def _stop_reason(attrs: dict[str, Any]) -> str | None:
-    raw = _first(attrs, al.STOP_REASON)
+def _stop_reason(p: dict[str, Any]) -> str | None:
+    raw = p.get("stop_reason")
     if raw is not None:
         return _str(raw)
-    finish = _first(attrs, al.FINISH_REASONS)
+    finish = p.get("finish_reasons")
+    if isinstance(finish, str) and finish.startswith("["):
+        finish = _json_or_none(finish)  # Logfire sends the list as a JSON string
     if isinstance(finish, list):
         finish = finish[0] if finish else None
     if finish is None:
         return None
     finish = str(finish)
     return al.FINISH_REASON_TO_STOP.get(finish, finish)
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _max_tokens(p: dict[str, Any]) -> int | None:
+    value = _int32(p.get("max_tokens"))
+    if value is None:
+        params = p.get("invocation_parameters")  # OpenInference: request parameters as JSON
+        if isinstance(params, str):
+            parsed = _json_or_none(params)
+            if isinstance(parsed, dict):
+                value = _int32(parsed.get("max_tokens"))
+    return value
 
 
 def _error_type(value: Any) -> str | None:

@@ -41,6 +41,9 @@ class StackIndex:
     def __init__(self, max_traces: int = 100_000) -> None:
         self._max = max_traces
         self._traces: OrderedDict[str, list[_Entry]] = OrderedDict()
+        # Producers stacked on one call do not always share a trace (an outer wrapper may start a
+        # root span of its own), so the response id is also matched across traces.
+        self._responses: OrderedDict[str, tuple[str, _Entry]] = OrderedDict()
 
     def preload(self, rows: Iterable[tuple[str, str, str | None, str | None, int, str, bool]]) -> None:
         """Seed with (trace_id, span_id, parent, response_id, rank, source, superseded), oldest first."""
@@ -53,20 +56,23 @@ class StackIndex:
         newly: list[tuple[str, str]] = []
         for row in rows:
             trace_id = row[_TRACE]
-            entries = self._traces.get(trace_id)
+            entries = self._traces.get(trace_id) or []
             entry = _Entry(row[_SPAN], row[_PARENT], row[_RESPONSE], row[_RANK], row[_SOURCE], False)
-            if entries is not None:
-                if any(e.span_id == entry.span_id for e in entries):
-                    out.append(row)  # a resend: the store ignores it, first copy wins
+            if any(e.span_id == entry.span_id for e in entries):
+                out.append(row)  # a resend: the store ignores it, first copy wins
+                continue
+            candidates = [(trace_id, e) for e in entries]
+            twin = self._responses.get(entry.response_id) if entry.response_id else None
+            if twin is not None and twin[0] != trace_id:
+                candidates.append(twin)
+            for other_trace, other in candidates:
+                if not _same_call(entry, other):
                     continue
-                for other in entries:
-                    if not _same_call(entry, other):
-                        continue
-                    if (other.rank, other.span_id) < (entry.rank, entry.span_id):
-                        entry.superseded = True
-                    elif not other.superseded:
-                        other.superseded = True
-                        newly.append((trace_id, other.span_id))
+                if (other.rank, other.span_id) < (entry.rank, entry.span_id):
+                    entry.superseded = True
+                elif not other.superseded:
+                    other.superseded = True
+                    newly.append((other_trace, other.span_id))
             self._add(trace_id, entry)
             if entry.superseded:
                 row = row[:_SUPERSEDED] + (True,) + row[_SUPERSEDED + 1 :]
@@ -74,6 +80,12 @@ class StackIndex:
         return out, newly
 
     def _add(self, trace_id: str, entry: _Entry) -> None:
+        if entry.response_id:
+            best = self._responses.get(entry.response_id)
+            if best is None or (entry.rank, entry.span_id) < (best[1].rank, best[1].span_id):
+                self._responses[entry.response_id] = (trace_id, entry)
+                if len(self._responses) > self._max:
+                    self._responses.popitem(last=False)
         entries = self._traces.get(trace_id)
         if entries is None:
             self._traces[trace_id] = [entry]

@@ -59,6 +59,22 @@ CALLS_ARROW_SCHEMA = arrow_schema(CALL_COLUMNS)
 SPANS_ARROW_SCHEMA = arrow_schema((*CALL_COLUMNS, *EXTRA_COLUMNS))
 
 
+_ROLLUP_UPSERT = """
+INSERT INTO calls_minute
+SELECT date_trunc('minute', start_time) AS minute, coalesce(response_model, request_model, '') AS model,
+       coalesce(feature, '') AS feature, coalesce(user_id, '') AS user_id,
+       {sign} * count(*), {sign} * coalesce(count_if(status = 'error'), 0),
+       {sign} * sum(coalesce(input_tokens, 0)), {sign} * sum(coalesce(cache_read_tokens, 0)),
+       {sign} * sum(coalesce(cache_write_5m_tokens, 0) + coalesce(cache_write_1h_tokens, 0)),
+       {sign} * sum(coalesce(output_tokens, 0)), {sign} * coalesce(sum(cost_usd), 0)::DECIMAL(38,9),
+       {sign} * coalesce(count_if(cost_usd IS NULL), 0), {sign} * coalesce(count_if(stop_reason = 'max_tokens'), 0),
+       {sign} * coalesce(sum(duration_ms), 0)
+FROM {source}
+WHERE start_time IS NOT NULL
+GROUP BY ALL
+"""
+
+
 class StoreError(RuntimeError):
     """The store cannot be opened or written (clear message for the operator)."""
 
@@ -259,22 +275,65 @@ class Store:
                     keys = con.execute(
                         f"INSERT OR IGNORE INTO {CALLS_TABLE} BY NAME SELECT * FROM {name} RETURNING trace_id, span_id"
                     ).fetchall()
+                    fresh = _visible_calls(batch, keys)
                     if supersede is not None and supersede.num_rows:
                         self._mark_superseded(supersede)
+                    self._roll_up(fresh)
                     con.execute("COMMIT")
                 except BaseException:
                     con.execute("ROLLBACK")
                     raise
             finally:
                 con.unregister(name)
-        fresh = _visible_calls(batch, keys)
         self._notify(fresh)
         return fresh
+
+    def _roll_up(self, calls: pa.Table, *, sign: int = 1) -> None:
+        """Add (or with sign=-1 subtract) ``calls`` rows into the per-minute rollup."""
+        if not calls.num_rows:
+            return
+        name = f"roll_{threading.get_ident()}"
+        self._con.register(name, calls)
+        try:
+            self._con.execute(_ROLLUP_UPSERT.format(source=name, sign=int(sign)))
+        finally:
+            self._unregister(name)
+
+    def _unregister(self, name: str) -> None:
+        try:
+            self._con.unregister(name)
+        except duckdb.TransactionException:
+            pass  # the transaction is aborted; its rollback drops the registration's use anyway
+
+    def rebuild_rollups(self, since: datetime | None = None) -> None:
+        """Recompute the rollup from ``calls`` (after a reprice), from ``since`` on."""
+        with self._write_lock:
+            self._check_open()
+            con = self._con
+            start = since or datetime(1970, 1, 1, tzinfo=UTC)
+            con.execute("BEGIN")
+            try:
+                con.execute("DELETE FROM calls_minute WHERE minute >= date_trunc('minute', ?::TIMESTAMPTZ)", [start])
+                con.execute(
+                    _ROLLUP_UPSERT.format(
+                        source="(SELECT * FROM calls WHERE start_time >= date_trunc('minute', $1::TIMESTAMPTZ))", sign=1
+                    ),
+                    [start],
+                )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
 
     def _mark_superseded(self, keys: pa.Table) -> None:
         name = f"sup_{threading.get_ident()}"
         self._con.register(name, keys)
         try:
+            # Take the rows out of the rollup before they leave the calls view.
+            leaving = self._con.sql(
+                f"SELECT c.* FROM {CALLS_TABLE} AS c JOIN {name} AS k USING (trace_id, span_id) WHERE NOT c.superseded"
+            ).to_arrow_table()
+            self._roll_up(leaving, sign=-1)
             self._con.execute(
                 f"UPDATE {CALLS_TABLE} AS c SET superseded = true FROM {name} AS k "
                 "WHERE c.trace_id = k.trace_id AND c.span_id = k.span_id"
@@ -296,6 +355,7 @@ class Store:
         with self._write_lock:
             self._check_open()
             row = self._con.execute(f"DELETE FROM {CALLS_TABLE} WHERE start_time < ?", [cutoff]).fetchone()
+            self._con.execute("DELETE FROM calls_minute WHERE minute < date_trunc('minute', ?::TIMESTAMPTZ)", [cutoff])
             return int(row[0]) if row else 0
 
     def replace_costs(self, costs: pa.Table) -> None:
@@ -323,7 +383,7 @@ class Store:
             name = f"load_{threading.get_ident()}"
             self._con.register(name, data)
             try:
-                self._con.execute(f"INSERT OR IGNORE INTO {table} BY NAME SELECT * FROM {name}")
+                self._con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {name}")
             finally:
                 self._con.unregister(name)
 
@@ -368,6 +428,28 @@ class Store:
             raise ValueError(str(exc).splitlines()[0]) from None
         finally:
             timer.cancel()
+            cur.close()
+
+    def table_names(self) -> list[str]:
+        """Base tables of the store (what a backup holds), schema_migrations first."""
+        names = [str(r[0]) for r in self._cursor().execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() AND NOT temporary ORDER BY table_name"
+        ).fetchall()]
+        return sorted(names, key=lambda n: (n != "schema_migrations", n))
+
+    def snapshot(self, tables: Sequence[str]) -> dict[str, pa.Table]:
+        """Read whole tables in ONE transaction: a consistent copy while ingest goes on."""
+        known = set(self.table_names())
+        for name in tables:
+            if name not in known:
+                raise ValueError(f"no table {name!r}")
+        cur = self._cursor()
+        try:
+            cur.execute("BEGIN TRANSACTION")
+            out = {name: cur.sql(f'SELECT * FROM "{name}"').to_arrow_table() for name in tables}
+            cur.execute("COMMIT")
+            return out
+        finally:
             cur.close()
 
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:

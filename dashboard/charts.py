@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from datetime import timedelta
 
 import altair as alt
 import pandas as pd
@@ -21,6 +22,11 @@ _FAMILY_SHADES: dict[str, tuple[str, ...]] = {
     "mythos": ("#c2410c", "#ea580c", "#9a3412", "#fb923c"),
 }
 _OTHER = ("#6b7280", "#3b82f6", "#ef4444", "#10b981", "#f59e0b", "#8b5cf6", "#ec4899", "#14b8a6")
+# Stop reasons read the same on every chart: normal endings calm, truncation and refusal loud.
+STOP_REASON_COLORS: dict[str, str] = {
+    "end_turn": "#2a9d8f", "tool_use": "#3b82f6", "stop_sequence": "#8fd4cb", "max_tokens": "#d97757",
+    "refusal": "#dc2626", "pause_turn": "#e0a100", "model_context_window_exceeded": "#7b4fd6", "(none)": "#c4c4c4",
+}
 _SERIES = ("#d97757", "#2a9d8f", "#7b4fd6", "#e0a100", "#3b82f6", "#ef4444", "#10b981", "#8b5cf6", "#ec4899",
            "#6b7280", "#14b8a6", "#f59e0b")
 
@@ -34,23 +40,25 @@ def model_color(model: str) -> str:
     return _OTHER[digest % len(_OTHER)]
 
 
-def color_scale(values: Sequence[str], *, by_model: bool) -> alt.Scale:
-    """A scale mapping each series to a colour; models use ``model_color``."""
+def color_scale(values: Sequence[str], *, by_model: bool, fixed: dict[str, str] | None = None) -> alt.Scale:
+    """A scale mapping each series to a colour; models use ``model_color``, ``fixed`` wins."""
     domain = sorted({str(v) for v in values})
-    colors = [model_color(v) if by_model else _SERIES[i % len(_SERIES)] for i, v in enumerate(domain)]
+    colors = [(fixed or {}).get(v) or (model_color(v) if by_model else _SERIES[i % len(_SERIES)])
+              for i, v in enumerate(domain)]
     return alt.Scale(domain=domain, range=colors)
 
 
 def stacked_bars(frame: pd.DataFrame, *, x: str, y: str, color: str, y_title: str, by_model: bool,
-                 money: bool = True) -> alt.Chart:
-    """Stacked bars over time, one colour per series."""
-    data = frame.assign(**{y: frame[y].map(_to_float)})
+                 step: timedelta, money: bool = True) -> alt.Chart:
+    """Stacked bars over time, one colour per series, each bar as wide as its bucket."""
+    data = frame.assign(**{y: frame[y].map(_to_float), "bucket_end": frame[x] + step * 0.92})
     fmt = "$,.2f" if money else ",.0f"
     return (
         alt.Chart(data)
         .mark_bar()
         .encode(
             x=alt.X(f"{x}:T", title=None),
+            x2="bucket_end:T",
             y=alt.Y(f"sum({y}):Q", title=y_title, axis=alt.Axis(format="$,.2f" if money else "~s")),
             color=alt.Color(f"{color}:N", scale=color_scale(data[color].tolist(), by_model=by_model), title=None),
             tooltip=[alt.Tooltip(f"{x}:T", title="time"), alt.Tooltip(f"{color}:N"),
@@ -89,12 +97,12 @@ def ranked_bars(frame: pd.DataFrame, *, label: str, value: str, title: str, mone
         alt.Chart(data)
         .mark_bar()
         .encode(
-            y=alt.Y(f"{label}:N", sort="-x", title=None),
+            y=alt.Y(f"{label}:N", sort="-x", title=None, axis=alt.Axis(labelOverlap=False, labelLimit=220)),
             x=alt.X(f"{value}:Q", title=title, axis=alt.Axis(format=fmt)),
             color=color,
             tooltip=[alt.Tooltip(f"{label}:N"), alt.Tooltip(f"{value}:Q", title=title, format=fmt)],
         )
-        .properties(height=max(120, 28 * len(data)))
+        .properties(height=alt.Step(30))
     )
 
 
@@ -107,10 +115,11 @@ def share_bars(frame: pd.DataFrame, *, label: str, part: str, value: str, title:
         .encode(
             y=alt.Y(f"{label}:N", title=None),
             x=alt.X(f"sum({value}):Q", stack="normalize", title=title, axis=alt.Axis(format="%")),
-            color=alt.Color(f"{part}:N", scale=color_scale(data[part].tolist(), by_model=False), title=None),
+            color=alt.Color(f"{part}:N", scale=color_scale(data[part].tolist(), by_model=False,
+                                                           fixed=STOP_REASON_COLORS), title=None),
             tooltip=[alt.Tooltip(f"{label}:N"), alt.Tooltip(f"{part}:N"), alt.Tooltip(f"sum({value}):Q", format=",")],
         )
-        .properties(height=max(120, 30 * data[label].nunique()))
+        .properties(height=alt.Step(30))
     )
 
 

@@ -86,18 +86,23 @@ def resolve_range(filters: Filters) -> tuple[datetime, datetime]:
     return now - timedelta(days=7), now
 
 
+# (longest range, bucket as SQL interval, bucket as timedelta), shortest first.
+_BUCKETS: tuple[tuple[timedelta, str, timedelta], ...] = (
+    (timedelta(hours=2), "1 minute", timedelta(minutes=1)),
+    (timedelta(hours=12), "10 minutes", timedelta(minutes=10)),
+    (timedelta(days=3), "1 hour", timedelta(hours=1)),
+    (timedelta(days=14), "6 hours", timedelta(hours=6)),
+)
+
+
 def bucket_for(start: datetime, end: datetime) -> str:
-    """The chart bucket width for a range: about 24-200 points whatever the span."""
-    span = end - start
-    if span <= timedelta(hours=2):
-        return "1 minute"
-    if span <= timedelta(hours=12):
-        return "10 minutes"
-    if span <= timedelta(days=3):
-        return "1 hour"
-    if span <= timedelta(days=14):
-        return "6 hours"
-    return "1 day"
+    """The chart bucket width for a range as an SQL interval: about 24-200 points whatever the span."""
+    return next((sql for longest, sql, _ in _BUCKETS if end - start <= longest), "1 day")
+
+
+def bucket_step(start: datetime, end: datetime) -> timedelta:
+    """The same bucket width as a timedelta (for drawing bars as wide as their bucket)."""
+    return next((step for longest, _, step in _BUCKETS if end - start <= longest), timedelta(days=1))
 
 
 def to_params(filters: Filters) -> dict[str, str]:

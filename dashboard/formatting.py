@@ -25,7 +25,10 @@ def money(value: Decimal | float | int | str | None, *, precise: bool = False) -
     # Small amounts: three significant digits, so a per-call price is still readable.
     exponent = amount.adjusted() - 2
     text = format(amount.quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_UP), "f")
-    return f"{sign}${text.rstrip('0').rstrip('.') if '.' in text else text}"
+    if "." in text:
+        whole, _, frac = text.partition(".")
+        text = f"{whole}.{frac.rstrip('0').ljust(2, '0')}"  # cents always show: $0.20, not $0.2
+    return f"{sign}${text}"
 
 
 def tokens(value: int | float | None) -> str:
@@ -47,7 +50,7 @@ def count(value: int | float | None) -> str:
 
 
 def ms(value: float | None) -> str:
-    """``850 ms`` below ten seconds, then ``12.3 s``, ``4.2 min``, ``3.1 h``."""
+    """``850 ms``, ``4.60 s``, ``12.3 s``, ``4.2 min``, ``3.1 h``."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return MISSING
     if value >= 7_200_000:
@@ -56,6 +59,8 @@ def ms(value: float | None) -> str:
         return f"{value / 60_000:.1f} min"
     if value >= 10_000:
         return f"{value / 1000:.1f} s"
+    if value >= 1_000:
+        return f"{value / 1000:.2f} s"
     return f"{value:,.0f} ms"
 
 

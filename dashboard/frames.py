@@ -14,7 +14,7 @@ from typing import Any, Literal
 import pandas as pd
 import pyarrow as pa
 
-Merge = Literal["sum", "max", "concat"]
+Merge = Literal["sum", "max", "min", "concat"]
 
 
 def to_frame(tables: Sequence[pa.Table], *, keys: Sequence[str] = (), merge: Merge = "sum") -> pd.DataFrame:
@@ -35,12 +35,25 @@ def to_frame(tables: Sequence[pa.Table], *, keys: Sequence[str] = (), merge: Mer
     return grouped.agg({c: (lambda s, m=merge: _reduce(s, m)) for c in values})
 
 
+def total(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row summing every numeric / money column of ``frame`` (labels dropped), exactly."""
+    values = [c for c in frame.columns if not _is_label(frame[c])]
+    return pd.DataFrame([{c: _reduce(frame[c], "sum") if len(frame) else 0 for c in values}])
+
+
+def _is_label(series: pd.Series) -> bool:
+    present = [v for v in series.tolist() if not _is_null(v)]
+    return bool(present) and isinstance(present[0], str)
+
+
 def _reduce(series: pd.Series, merge: Merge) -> Any:
     present = [v for v in series.tolist() if not _is_null(v)]
     if not present:
         return None
     if merge == "max":
         return max(present)
+    if merge == "min":
+        return min(present)
     return sum(present, Decimal(0)) if isinstance(present[0], Decimal) else sum(present)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -38,12 +39,21 @@ def run_dashboard(api_url: str, *, config: Config) -> int:
         env["CLAUDESCOPE_TOKEN"] = config.token
     # The app finds its theme in .streamlit/ next to app.py only when started from there.
     process = subprocess.Popen(streamlit_command(api_url, config=config), env=env, cwd=APP.parent)
+    # A supervisor stops us with SIGTERM: pass it on, or Streamlit would outlive us as an orphan.
+    previous = signal.signal(signal.SIGTERM, lambda signum, _frame: process.send_signal(signum))
     try:
         return process.wait()
     except KeyboardInterrupt:
         process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        return 0
+        return _reap(process)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _reap(process: subprocess.Popen[bytes]) -> int:
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    return 0

@@ -50,7 +50,7 @@ def rates_for(table: PriceTable, model: str, *, service_tier: str | None = None,
 def caching_savings(usage: pd.DataFrame, table: PriceTable) -> Decimal:
     """Net money caching saved: reads priced as uncached input, minus the write premium.
 
-    ``usage`` has one row per model and service tier with token sums (queries.cache_usage_by_model).
+    ``usage`` has one row per model and service tier with token sums (queries.usage_by_model).
     """
     saved = ZERO
     for row in usage.itertuples(index=False):

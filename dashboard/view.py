@@ -12,7 +12,9 @@ import streamlit as st
 
 from claudescope.dashboard.client import QueryClient, QueryError
 from claudescope.dashboard.context import DashboardContext, current, filters
+from claudescope.dashboard import queries
 from claudescope.dashboard.filters import Filters
+from claudescope.dashboard.frames import total
 
 T = TypeVar("T")
 DEMO_HINT = (
@@ -48,6 +50,11 @@ def _cached(
 ) -> T:
     # Only ``key`` is hashed: it names the function, the shards and every argument.
     return _fn(_client, *_args, **_kwargs)
+
+
+def totals(f: Filters) -> pd.DataFrame:
+    """The range's totals (one row), summed from the per-model usage every page shares."""
+    return total(load(queries.usage_by_model, f))
 
 
 def page_filters() -> Filters:

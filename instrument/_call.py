@@ -40,10 +40,10 @@ class Runtime:
         body = getattr(options, "json_data", None)
         attrs = _extract.request_attributes(body, operation, stream)
         # Optional enrichers are guarded one by one: a fault loses that enrichment, not the span.
-        _enrich(attrs, _extract.attribution_attributes, _context.current(), body)
+        enrich(attrs, _extract.attribution_attributes, _context.current(), body)
         if operation in ("chat", "count_tokens"):
-            _enrich(attrs, _prefix.prefix_attributes, body)
-            _enrich(attrs, self.content.request_attributes, body)
+            enrich(attrs, _prefix.prefix_attributes, body)
+            enrich(attrs, self.content.request_attributes, body)
         if operation.startswith("batch_"):
             batch_id = _batch_id(getattr(options, "url", ""))
             if batch_id:
@@ -55,7 +55,8 @@ class Runtime:
 
 
 @guard()
-def _enrich(attrs: dict[str, Any], fn: Callable[..., dict[str, Any]], *args: Any) -> None:
+def enrich(attrs: dict[str, Any], fn: Callable[..., dict[str, Any]], *args: Any) -> None:
+    """Merge ``fn(*args)`` into attrs; a fault in fn loses only the attributes it would add."""
     attrs.update(fn(*args))
 
 
@@ -71,7 +72,8 @@ def _batch_id(url: Any) -> str | None:
 class Call:
     """The state of one call; ``finish`` ends its span exactly once and records metrics."""
 
-    __slots__ = ("runtime", "span", "attrs", "usage", "started", "attempts", "first_chunk", "finished", "error")
+    __slots__ = ("runtime", "span", "attrs", "usage", "started", "attempts", "first_chunk", "finished", "error",
+                 "last_headers")
 
     def __init__(self, runtime: Runtime, span: trace.Span, attrs: dict[str, Any]) -> None:
         self.runtime = runtime
@@ -83,6 +85,7 @@ class Call:
         self.first_chunk: float | None = None
         self.finished = False
         self.error: str | None = None
+        self.last_headers: Any = None
 
     # --- facts --------------------------------------------------------------------
     def attempt(self, number: int, status: int | None, headers: Any, error: str | None, began: float) -> None:
@@ -96,7 +99,7 @@ class Call:
         if error:
             event[sc.CS_ATTEMPT_ERROR_TYPE] = error
         if headers is not None:
-            self.headers(headers)
+            self.last_headers = headers  # parsed once, at finish: only the last response counts
             request_id = headers.get("request-id")
             if request_id:
                 event[sc.CS_ATTEMPT_REQUEST_ID] = request_id
@@ -106,8 +109,9 @@ class Call:
         self.span.add_event(sc.CS_ATTEMPT_EVENT, event)
 
     def headers(self, headers: Any) -> None:
-        """Request id and rate-limit headroom of the latest response."""
-        self.attrs.update(_extract.header_attributes(headers))
+        """Request id and rate-limit headroom of the latest response (read at finish)."""
+        if headers is not None:
+            self.last_headers = headers
 
     def message(self, message: Any) -> None:
         """A Message (or message_start's message): id, model, stop reason, usage."""
@@ -123,7 +127,7 @@ class Call:
         """Whatever the SDK returned for a non-streaming call."""
         if hasattr(value, "usage") or hasattr(value, "stop_reason"):
             self.message(value)
-            _enrich(self.attrs, self.runtime.content.response_attributes, value)
+            enrich(self.attrs, self.runtime.content.response_attributes, value)
         elif self.attrs.get(sc.CS_OPERATION) == "count_tokens":
             count = getattr(value, "input_tokens", None)
             if isinstance(count, int):
@@ -165,6 +169,8 @@ class Call:
         self.finished = True
         ended = time.perf_counter()
         attrs = self.attrs
+        if self.last_headers is not None:
+            enrich(attrs, _extract.header_attributes, self.last_headers)
         attrs.update(self.usage.attributes())
         if self.attempts:
             attrs[sc.HTTP_REQUEST_RESEND_COUNT] = self.attempts - 1

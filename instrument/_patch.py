@@ -10,6 +10,7 @@ is injected at client construction (the SDK builds the chain there).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -32,10 +33,12 @@ class Patches:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.applied: list[tuple[Any, str]] = []
+        # Raw responses whose body the app has not parsed yet -> their open Call.
+        self.pending: weakref.WeakKeyDictionary[Any, Call] = weakref.WeakKeyDictionary()
 
     def install(self) -> None:
         """Patch the SDK (imported here, never at module import)."""
-        from anthropic import _base_client, _streaming
+        from anthropic import _base_client, _response, _streaming
 
         attempts = middleware_class()
         self._wrap(_base_client.SyncAPIClient, "request", self._sync_request)
@@ -44,6 +47,8 @@ class Patches:
         self._wrap(_base_client.AsyncAPIClient, "__init__", _init_wrapper(attempts))
         self._wrap(_streaming.Stream, "close", _close_wrapper)
         self._wrap(_streaming.AsyncStream, "close", _close_wrapper)
+        self._wrap(_response.APIResponse, "parse", self._sync_parse)
+        self._wrap(_response.AsyncAPIResponse, "parse", self._async_parse)
 
     def uninstall(self) -> None:
         """Remove every wrapper this object installed."""
@@ -67,7 +72,7 @@ class Patches:
             _failed(call, exc)
             raise
         _leave(tokens)
-        _returned(call, result, False)
+        _returned(call, result, False, self.pending)
         return result
 
     async def _async_request(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -82,7 +87,17 @@ class Patches:
             _failed(call, exc)
             raise
         _leave(tokens)
-        _returned(call, result, True)
+        _returned(call, result, True, self.pending)
+        return result
+
+    def _sync_parse(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        result = wrapped(*args, **kwargs)
+        _parsed(self.pending, instance, result, False)
+        return result
+
+    async def _async_parse(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        result = await wrapped(*args, **kwargs)
+        _parsed(self.pending, instance, result, True)
         return result
 
 
@@ -113,7 +128,7 @@ def _failed(call: Call, exc: BaseException) -> None:
 
 
 @guard()
-def _returned(call: Call, result: Any, is_async: bool) -> None:
+def _returned(call: Call, result: Any, is_async: bool, pending: weakref.WeakKeyDictionary[Any, Call]) -> None:
     cls_names = {c.__name__ for c in type(result).__mro__}
     if cls_names & {"Stream", "AsyncStream"}:
         if _stream.attach(result, call, is_async):
@@ -121,15 +136,21 @@ def _returned(call: Call, result: Any, is_async: bool) -> None:
     elif cls_names & {"JSONLDecoder", "AsyncJSONLDecoder"}:
         _batch.attach(result, call, is_async)
     elif cls_names & {"BaseAPIResponse"}:
-        _raw_response(call, result)
+        if not _raw_response(call, result):
+            pending[result] = call
+            weakref.finalize(result, _abandoned, call)
+            return
     else:
         call.result(result)
     call.attrs.setdefault(sc.HTTP_RESPONSE_STATUS_CODE, 200)
     call.finish()
 
 
-def _raw_response(call: Call, response: Any) -> None:
-    """with_raw_response / with_streaming_response: read facts, never consume the body."""
+def _raw_response(call: Call, response: Any) -> bool:
+    """with_raw_response / with_streaming_response: read facts, never consume the body.
+
+    True when the call is complete; False when the body is unread or a stream, in which case
+    the call ends when the app parses the response (or drops it)."""
     call.attrs[sc.CS_RAW_RESPONSE] = True
     http = getattr(response, "http_response", None)
     call.headers(getattr(http, "headers", None))
@@ -139,10 +160,30 @@ def _raw_response(call: Call, response: Any) -> None:
     retries = getattr(response, "retries_taken", None)
     if not call.attempts and isinstance(retries, int):
         call.attempts = retries + 1
-    if getattr(response, "_stream", False):
+    if getattr(response, "_stream", False) or not getattr(http, "is_stream_consumed", True):
+        return False
+    call.raw_body(http)
+    return True
+
+
+@guard()
+def _parsed(pending: weakref.WeakKeyDictionary[Any, Call], response: Any, value: Any, is_async: bool) -> None:
+    """The app parsed a raw response we were waiting on: finish from the parsed value."""
+    call = pending.pop(response, None)
+    if call is None or call.finished:
+        return
+    cls_names = {c.__name__ for c in type(value).__mro__}
+    if cls_names & {"Stream", "AsyncStream"} and _stream.attach(value, call, is_async):
+        return
+    call.result(value)
+    call.finish()
+
+
+@guard()
+def _abandoned(call: Call) -> None:
+    if not call.finished:
         call.attrs[sc.CS_USAGE_INCOMPLETE] = True
-    else:
-        call.raw_body(http)
+        call.finish("abandoned")
 
 
 def _init_wrapper(attempts: type) -> Callable[..., Any]:

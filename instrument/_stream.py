@@ -10,11 +10,13 @@ still frees it.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from claudescope import semconv as sc
 
-from ._call import Call, _enrich
+from ._call import Call, enrich
+from ._extract import stop_attributes
 from ._safety import guard
 
 
@@ -56,21 +58,13 @@ class _Observer:
         if not self.delta_seen:
             call.attrs[sc.CS_USAGE_INCOMPLETE] = True
         if self.texts:
-            reply = {"type": "message", "content": [{"type": "text", "text": "".join(self.texts)}],
-                     "stop_reason": call.attrs.get(sc.ANTHROPIC_STOP_REASON)}
-            _enrich(call.attrs, call.runtime.content.response_attributes, _Obj(reply))
+            reply = SimpleNamespace(content=[{"type": "text", "text": "".join(self.texts)}],
+                                    stop_reason=call.attrs.get(sc.ANTHROPIC_STOP_REASON))
+            enrich(call.attrs, call.runtime.content.response_attributes, reply)
         call.finish(reason)
 
 
-class _Obj:
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.content = data["content"]
-        self.stop_reason = data["stop_reason"]
-
-
 def _stop(delta: Any) -> dict[str, Any]:
-    from ._extract import stop_attributes
-
     return stop_attributes(getattr(delta, "stop_reason", None))
 
 
@@ -141,7 +135,7 @@ class AsyncTracedIterator(_Observer):
 @guard(default=False)
 def attach(stream: Any, call: Call, is_async: bool) -> bool:
     """Put a traced iterator in front of the stream's own; False when the object is not a Stream."""
-    if "_iterator" not in type(stream).__dict__ and not hasattr(type(stream), "_iterator"):
+    if not hasattr(type(stream), "_iterator"):
         return False
     inner = stream._iterator  # builds the SDK's generator (on a copy of the stream)
     wrapper = AsyncTracedIterator(inner, call) if is_async else TracedIterator(inner, call)

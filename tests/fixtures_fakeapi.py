@@ -33,7 +33,7 @@ def fake_api_app() -> Any:
 @pytest.fixture(scope="session")
 def fake_api(fake_api_app: Any) -> Iterator[str]:
     """Base URL of the shared fake Anthropic API."""
-    with ServerThread(fake_api_app, log_level="critical") as server:
+    with ServerThread(fake_api_app, log_level="error") as server:
         yield server.base_url
 
 
@@ -44,7 +44,7 @@ def fake_api_server() -> Iterator[Callable[..., str]]:
 
     def start(**options: Any) -> str:
         options.setdefault("latency_scale", 0.0)
-        server = ServerThread(create_fake_api(**options), log_level="critical").start()
+        server = ServerThread(create_fake_api(**options), log_level="error").start()
         servers.append(server)
         return server.base_url
 

@@ -10,6 +10,7 @@ import streamlit as st
 from claudescope.dashboard import queries, savings, view
 from claudescope.dashboard import formatting as fmt
 from claudescope.dashboard.context import current
+from claudescope.dashboard.filters import Filters
 from claudescope.dashboard.frames import dec
 
 ZERO = Decimal(0)
@@ -48,7 +49,7 @@ def routing(usage: pd.DataFrame) -> None:
     st.caption("What-ifs use each model's standard-band rates; quality and latency differences are yours to judge.")
 
 
-def caching(f: object) -> None:
+def caching(f: Filters) -> None:
     """Money left on the table by prefixes sent repeatedly without caching."""
     raw = view.load(queries.prefix_reuse, f)
     opportunities = savings.prefix_opportunities(raw, current().prices) if not raw.empty else pd.DataFrame()

@@ -10,6 +10,7 @@ import streamlit as st
 from claudescope.dashboard import charts, queries, savings, view
 from claudescope.dashboard import formatting as fmt
 from claudescope.dashboard.context import current
+from claudescope.dashboard.filters import Filters
 from claudescope.dashboard.frames import dec, num
 
 ZERO = Decimal(0)
@@ -22,10 +23,10 @@ def hit_rate(frame: pd.DataFrame) -> pd.Series:
     return (frame["cache_read_tokens"].map(num) / total.where(total > 0)).astype("float64")
 
 
-def summary(f: object) -> None:
+def summary(f: Filters) -> None:
     """Hit rate, tokens read from cache, savings and write spend over the range."""
-    tot = view.load(queries.totals, f).iloc[0]
-    by_model = view.load(queries.cache_usage_by_model, f)
+    tot = view.totals(f).iloc[0]
+    by_model = view.load(queries.usage_by_model, f)
     all_input = sum(num(tot[c]) for c in INPUT_KINDS)
     cols = st.columns(4)
     cols[0].metric("Cache hit rate", fmt.pct(num(tot["cache_read_tokens"]) / all_input if all_input else None),
@@ -36,7 +37,7 @@ def summary(f: object) -> None:
     cols[3].metric("Spent on cache writes", fmt.money(dec(tot["cost_cache_write_usd"]) or ZERO), border=True)
 
 
-def over_time(f: object) -> None:
+def over_time(f: Filters) -> None:
     """Hit rate per bucket."""
     frame = view.load(queries.cache_over_time, f)
     frame = frame.assign(hit_rate=hit_rate(frame), series="hit rate")
@@ -44,7 +45,7 @@ def over_time(f: object) -> None:
                                  by_model=False, y_format="%"), width="stretch")
 
 
-def by_feature(f: object) -> None:
+def by_feature(f: Filters) -> None:
     """Hit rate and cache spend per feature."""
     frame = view.load(queries.cost_by, f, "feature")
     table = pd.DataFrame({
@@ -57,7 +58,7 @@ def by_feature(f: object) -> None:
     st.dataframe(table, hide_index=True, width="stretch")
 
 
-def prefixes(f: object) -> None:
+def prefixes(f: Filters) -> None:
     """Repeated prefixes: wasted writes, uncached repeats worth caching, and 5m vs 1h."""
     raw = view.load(queries.prefix_reuse, f)
     if raw.empty:
@@ -87,7 +88,7 @@ def prefixes(f: object) -> None:
 def body() -> None:
     """The page, refreshed in place."""
     f = view.page_filters()
-    if view.is_empty(view.load(queries.totals, f)):
+    if view.is_empty(view.totals(f)):
         view.empty_state()
         return
     summary(f)

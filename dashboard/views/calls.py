@@ -19,8 +19,8 @@ COST_PARTS = (("Input", "cost_input_usd"), ("Output", "cost_output_usd"), ("Cach
               ("Cache write", "cost_cache_write_usd"), ("Other", "cost_other_usd"), ("Total", "cost_usd"))
 
 
-def table(frame: pd.DataFrame) -> None:
-    """The calls, formatted for reading."""
+def table(frame: pd.DataFrame) -> Any:
+    """The calls, formatted for reading; a click on a row selects it."""
     shown = pd.DataFrame({
         "time (UTC)": frame["start_time"].dt.strftime("%Y-%m-%d %H:%M:%S"), "model": frame["model"],
         "feature": frame["feature"], "user": frame["user_id"], "prompt": frame["prompt_version"],
@@ -29,15 +29,16 @@ def table(frame: pd.DataFrame) -> None:
         "cache write": frame["cache_write_tokens"].map(fmt.tokens), "output": frame["output_tokens"].map(fmt.tokens),
         "cost": frame["cost_usd"].map(fmt.money),
     })
-    st.dataframe(shown, hide_index=True, width="stretch", height=360)
+    return st.dataframe(shown, hide_index=True, width="stretch", height=360, on_select="rerun",
+                        selection_mode="single-row", key="calls_table")
 
 
 def detail(call: pd.Series) -> None:
     """One call: cost breakdown, attributes, attempts and content when captured."""
     st.subheader(f"Call {call['response_id'] or call['span_id']}")
-    cols = st.columns(len(COST_PARTS))
-    for col, (label, column) in zip(cols, COST_PARTS):
-        col.metric(label, fmt.money(dec(call[column])), border=True)
+    cols = st.columns(3)
+    for index, (label, column) in enumerate(COST_PARTS):
+        cols[index % 3].metric(label, fmt.money(dec(call[column]), precise=True), border=True)
     facts = {k: _plain(call[k]) for k in call.index if k not in ("attributes",) and not k.startswith("cost_")}
     attributes = _attributes(call["attributes"])
     attempts = {k: v for k, v in attributes.items() if "attempt" in k}
@@ -91,11 +92,12 @@ def body() -> None:
         view.empty_state()
         return
     st.caption(f"{fmt.count(len(frame))} most recent calls matching")
-    table(frame)
+    selection = table(frame)
     labels = [f"{t:%Y-%m-%d %H:%M:%S} · {m} · {fmt.money(dec(c))} · {s}"
               for t, m, c, s in zip(frame["start_time"], frame["model"], frame["cost_usd"], frame["span_id"])]
     picked = st.selectbox("Call", range(len(labels)), format_func=labels.__getitem__, key="calls_pick")
-    row = frame.iloc[int(picked or 0)]
+    rows = list(getattr(getattr(selection, "selection", None), "rows", None) or [])
+    row = frame.iloc[rows[0] if rows else int(picked or 0)]
     found = view.load(queries.call_detail, str(row["trace_id"]), str(row["span_id"]))
     if not found.empty:
         detail(found.iloc[0])

@@ -9,6 +9,7 @@ import streamlit as st
 
 from claudescope.dashboard import charts, queries, view
 from claudescope.dashboard import formatting as fmt
+from claudescope.dashboard.filters import Filters, bucket_step
 from claudescope.dashboard.frames import dec, num
 
 ZERO = Decimal(0)
@@ -19,17 +20,18 @@ PARTS = (("Input", "cost_input_usd"), ("Output", "cost_output_usd"), ("Cache wri
 TOP_SERIES = 8
 
 
-def spend_chart(f: object, dimension: str) -> None:
+def spend_chart(f: Filters, dimension: str) -> None:
     """Stacked spend over time, the top series plus 'other'."""
     frame = view.load(queries.spend_over_time, f, dimension)
     totals = frame.groupby("series")["cost_usd"].agg(lambda s: sum((dec(v) or ZERO for v in s), ZERO))
     top = set(totals.sort_values(ascending=False, key=lambda s: s.map(float)).head(TOP_SERIES).index)
     frame = frame.assign(series=frame["series"].where(frame["series"].isin(top), "other"))
+    step = bucket_step(f.start, f.end)
     st.altair_chart(charts.stacked_bars(frame, x="bucket", y="cost_usd", color="series", y_title="spend (USD)",
-                                        by_model=dimension == "model"), width="stretch")
+                                        by_model=dimension == "model", step=step), width="stretch")
 
 
-def unit_costs(f: object, dimension: str) -> None:
+def unit_costs(f: Filters, dimension: str) -> None:
     """Per series: spend, calls, cost per call, cost per 1K output tokens, share."""
     frame = view.load(queries.cost_by, f, dimension)
     grand = sum((dec(v) or ZERO for v in frame["cost_usd"]), ZERO)
@@ -46,9 +48,9 @@ def unit_costs(f: object, dimension: str) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
-def split(f: object) -> None:
+def split(f: Filters) -> None:
     """What the money buys: input, output, cache writes, cache reads, other."""
-    tot = view.load(queries.totals, f).iloc[0]
+    tot = view.totals(f).iloc[0]
     cols = st.columns(len(PARTS))
     for col, (label, column) in zip(cols, PARTS):
         col.metric(label, fmt.money(dec(tot[column]) or ZERO), border=True)
@@ -56,7 +58,7 @@ def split(f: object) -> None:
     st.altair_chart(charts.ranked_bars(parts, label="part", value="usd", title="spend"), width="stretch")
 
 
-def unpriced(f: object) -> None:
+def unpriced(f: Filters) -> None:
     """Calls with no known price: their cost is unknown, not zero."""
     frame = view.load(queries.unpriced_calls, f)
     st.subheader("Unpriced calls")
@@ -73,7 +75,7 @@ def unpriced(f: object) -> None:
 def body() -> None:
     """The page, refreshed in place."""
     f = view.page_filters()
-    if view.is_empty(view.load(queries.totals, f)):
+    if view.is_empty(view.totals(f)):
         view.empty_state()
         return
     dimension = st.session_state.get("cost_dimension", "model")

@@ -7,12 +7,13 @@ import streamlit as st
 
 from claudescope.dashboard import charts, queries, view
 from claudescope.dashboard import formatting as fmt
+from claudescope.dashboard.filters import Filters
 from claudescope.dashboard.frames import num
 
 PERCENTILES = {"p50_ms": "p50", "p95_ms": "p95", "p99_ms": "p99", "ttft_p50_ms": "TTFT p50", "ttft_p95_ms": "TTFT p95"}
 
 
-def per_model(f: object) -> None:
+def per_model(f: Filters) -> None:
     """One row per model: calls, error rate, retries, percentiles."""
     frame = view.load(queries.latency_by_model, f)
     table = pd.DataFrame({
@@ -25,7 +26,7 @@ def per_model(f: object) -> None:
     st.dataframe(table, hide_index=True, width="stretch")
 
 
-def over_time(f: object) -> None:
+def over_time(f: Filters) -> None:
     """A chosen percentile per model over time."""
     metric = st.segmented_control("Percentile", list(PERCENTILES), format_func=PERCENTILES.__getitem__,
                                   key="latency_metric", default="p95_ms") or "p95_ms"
@@ -37,7 +38,7 @@ def over_time(f: object) -> None:
                                  by_model=True), width="stretch")
 
 
-def errors(f: object) -> None:
+def errors(f: Filters) -> None:
     """Errors by type, retries and the time they cost."""
     frame = view.load(queries.errors_by_type, f)
     retries = view.load(queries.retry_cost, f)
@@ -63,11 +64,11 @@ def errors(f: object) -> None:
                          hide_index=True, width="stretch")
 
 
-def headroom(f: object) -> None:
+def headroom(f: Filters) -> None:
     """Lowest remaining share of each rate limit over time."""
     frame = view.load(queries.ratelimit_headroom, f)
     long = frame.melt(id_vars="bucket", var_name="limit", value_name="remaining").dropna(subset=["remaining"])
-    st.subheader("Rate-limit headroom")
+    st.subheader("Rate-limit headroom (last 24 hours at most)")
     if long.empty:
         st.info("No `anthropic-ratelimit-*` headers recorded in this range.")
         return
@@ -81,10 +82,10 @@ def headroom(f: object) -> None:
 def body() -> None:
     """The page, refreshed in place."""
     f = view.page_filters()
-    if view.is_empty(view.load(queries.totals, f)):
+    if view.is_empty(view.totals(f)):
         view.empty_state()
         return
-    tot = view.load(queries.totals, f).iloc[0]
+    tot = view.totals(f).iloc[0]
     lat = view.load(queries.latency_percentiles, f).iloc[0]
     cols = st.columns(5)
     cols[0].metric("p50 latency", fmt.ms(num(lat["p50_ms"], float("nan"))), border=True)

@@ -9,20 +9,21 @@ import streamlit as st
 from claudescope.dashboard import budget, charts, queries, savings, view
 from claudescope.dashboard import formatting as fmt
 from claudescope.dashboard.context import current
+from claudescope.dashboard.filters import Filters
 from claudescope.dashboard.frames import dec, num
 
 ZERO = Decimal(0)
 
 
-def totals_row(f: object) -> bool:
+def totals_row(f: Filters) -> bool:
     """Spend, calls, errors, latency and caching for the range; False when there is no data."""
-    tot = view.load(queries.totals, f).iloc[0]
+    tot = view.totals(f).iloc[0]
     calls = int(num(tot["calls"]))
     if calls == 0:
         view.empty_state()
         return False
     lat = view.load(queries.latency_percentiles, f).iloc[0]
-    by_model = view.load(queries.cache_usage_by_model, f)
+    by_model = view.load(queries.usage_by_model, f)
     all_input = sum(num(tot[c]) for c in ("input_tokens", "cache_read_tokens", "cache_write_5m_tokens",
                                            "cache_write_1h_tokens"))
     cols = st.columns(6)
@@ -40,23 +41,23 @@ def totals_row(f: object) -> bool:
     return True
 
 
-def budget_row(f: object) -> None:
+def budget_row(f: Filters) -> None:
     """Today and this month against the configured budget (all calls, whatever the filters)."""
     config = current().budget
-    w = budget.windows(f.now, config.timezone)  # type: ignore[attr-defined]
-    org = f.without_dimensions()  # type: ignore[attr-defined]
-    today = dec(view.load(queries.spend_between, org, w.day_start, w.now).iloc[0]["cost_usd"]) or ZERO
-    month = dec(view.load(queries.spend_between, org, w.month_start, w.now).iloc[0]["cost_usd"]) or ZERO
+    w = budget.windows(f.now, config.timezone)
+    org = f.without_dimensions()
+    spent = view.load(queries.budget_spend, org, w.day_start, w.month_start, w.now).iloc[0]
+    today, month = dec(spent["today_usd"]) or ZERO, dec(spent["month_usd"]) or ZERO
     projected = budget.projected_month_end(month, w)
     st.subheader("Budget", help=f"All calls, days and months in {config.timezone}.")
     cols = st.columns(4)
     cols[0].metric("Spend today", fmt.money(today), _against(today, config.daily_usd), delta_color="off",
-                   border=True)
+                   delta_arrow="off", border=True)
     cols[1].metric("Spend this month", fmt.money(month), _against(month, config.monthly_usd), delta_color="off",
-                   border=True)
+                   delta_arrow="off", border=True)
     over = config.monthly_usd is not None and projected > config.monthly_usd
     cols[2].metric("Projected month-end", fmt.money(projected), _against(projected, config.monthly_usd),
-                   delta_color="inverse" if over else "off", border=True)
+                   delta_color="inverse" if over else "off", delta_arrow="off", border=True)
     cols[3].metric("Burn rate", f"{fmt.money(budget.burn_per_hour(today, w.day_start, w.now))}/h",
                    border=True, help="Today's spend per hour so far.")
     if over:
@@ -69,7 +70,7 @@ def _against(spent: Decimal, limit: Decimal | None) -> str | None:
     return None if part is None else f"{fmt.pct(part, 0)} of {fmt.money(limit)} budget"
 
 
-def top_and_alerts(f: object) -> None:
+def top_and_alerts(f: Filters) -> None:
     """Top features by cost, next to the alerts firing now."""
     left, right = st.columns([3, 2])
     features = view.load(queries.cost_by, f, "feature").head(8)

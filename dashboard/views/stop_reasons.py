@@ -7,6 +7,7 @@ import streamlit as st
 
 from claudescope.dashboard import charts, queries, view
 from claudescope.dashboard import formatting as fmt
+from claudescope.dashboard.filters import Filters
 from claudescope.dashboard.frames import num
 
 WATCHED = ("max_tokens", "refusal", "pause_turn", "model_context_window_exceeded")
@@ -23,7 +24,7 @@ def shares(frame: pd.DataFrame, dimension: str) -> pd.DataFrame:
     return out
 
 
-def output_headroom(f: object) -> None:
+def output_headroom(f: Filters) -> None:
     """Output tokens used against max_tokens requested, per feature."""
     frame = view.load(queries.output_vs_max_tokens, f)
     if frame.empty:
@@ -45,7 +46,8 @@ def output_headroom(f: object) -> None:
 def body() -> None:
     """The page, refreshed in place."""
     f = view.page_filters()
-    overall = view.load(queries.stop_reasons_by, f, "model")
+    every = view.load(queries.stop_reasons, f)
+    overall = every[every["dimension"] == "model"]
     if overall.empty:
         view.empty_state()
         return
@@ -54,9 +56,9 @@ def body() -> None:
     for col, reason in zip(cols, WATCHED):
         n = sum(num(v) for v in overall.loc[overall["stop_reason"] == reason, "calls"])
         col.metric(reason, fmt.pct(n / total if total else None), fmt.count(n) + " calls", delta_color="off",
-                   border=True)
+                   delta_arrow="off", border=True)
     for dimension, title in (("feature", "By feature"), ("prompt_version", "By prompt version")):
-        frame = view.load(queries.stop_reasons_by, f, dimension)
+        frame = every[every["dimension"] == dimension].rename(columns={"value": dimension})
         st.subheader(title)
         left, right = st.columns([3, 2])
         with left:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import socket
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -219,3 +218,9 @@ def test_threads_deliver_on_ingest_within_seconds(alert_store: Any, webhook_sink
     finally:
         engine.stop()
     assert json.loads(events(alert_store)[0]["details"])["key"] == "live"
+
+
+def test_unknown_budget_timezone_is_a_config_error(alert_store: Any) -> None:
+    with pytest.raises(ConfigError) as info:
+        make_engine(alert_store, builtins=True, daily="5", timezone="Mars/Olympus_Mons")
+    assert info.value.key == "budget.timezone"

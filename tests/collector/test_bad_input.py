@@ -102,6 +102,6 @@ def test_oversize_attribute_truncated_and_marked(inproc) -> None:
     row = inproc.query("SELECT attributes, strlen(attributes::VARCHAR) AS n FROM calls")[0]
     attrs = json.loads(row["attributes"])
     assert attrs["claudescope.truncated_attributes"] == ["claudescope.attr.big"]
-    assert len(attrs["claudescope.attr.big"].encode()) <= 64 * 1024
+    assert len(attrs["big"].encode()) <= 64 * 1024  # claudescope.attr.<key> lands under <key> (SPEC §2)
     assert attrs["claudescope.dropped_attributes"] > 0
     assert row["n"] < 1024 * 1024

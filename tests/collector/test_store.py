@@ -95,3 +95,35 @@ def test_execute_and_subscribe(tmp_path: Path) -> None:
     assert [t.num_rows for t in seen] == [1]
     assert seen[0].column_names == [c.name for c in CALL_COLUMNS]
     store.close()
+
+
+def test_rollup_matches_calls_after_ingest_supersede_and_reprice(inproc) -> None:
+    from tests.fixtures_collector import call_span, post_spans
+
+    spans = [call_span(feature=f"f{i % 3}", user_id=f"u{i % 2}", model=m, stop_reason=s)
+             for i, (m, s) in enumerate([("claude-sonnet-4-5", "end_turn"), ("claude-haiku-4-5", "max_tokens"), ("claude-unknown", "end_turn")] * 4)]
+    assert post_spans(inproc.url, spans).status_code == 200
+    # a worse producer first, then claudescope's copy of the same call supersedes it
+    sdk = call_span(response_id="msg_x", feature="f0", attributes={"claudescope.operation": None})
+    sdk["scope"], sdk["name"] = "com.anthropic.sdk.python", "anthropic.messages.create"
+    assert post_spans(inproc.url, [sdk]).status_code == 200
+    assert post_spans(inproc.url, [call_span(response_id="msg_x", feature="f0", trace_id=sdk["trace_id"])]).status_code == 200
+    from_calls = inproc.query(
+        "SELECT coalesce(response_model, request_model) AS model, coalesce(feature, '') AS feature, count(*) AS n, "
+        "coalesce(sum(cost_usd), 0)::DECIMAL(38,9) AS usd, count_if(stop_reason = 'max_tokens')::BIGINT AS mt FROM calls GROUP BY ALL ORDER BY ALL"
+    )
+    from_rollup = inproc.query(
+        "SELECT model, feature, sum(calls)::BIGINT AS n, sum(cost_usd)::DECIMAL(38,9) AS usd, sum(max_tokens_stops)::BIGINT AS mt "
+        "FROM calls_minute GROUP BY ALL HAVING sum(calls) > 0 ORDER BY ALL"
+    )
+    assert from_rollup == from_calls
+    assert sum(r["n"] for r in from_rollup) == 13
+    from claudescope.collector.admin_api import reprice_store
+    from claudescope.config import PricingConfig
+    from claudescope.pricing import PriceTable
+    from decimal import Decimal
+
+    prices = PriceTable.load(PricingConfig(overrides={"claude-unknown": {"input": Decimal(1), "output": Decimal(1)}}))
+    reprice_store(inproc.c.store, prices, None)
+    unknown = inproc.query("SELECT sum(cost_usd)::DECIMAL(18,9) AS usd, sum(unpriced_calls)::BIGINT AS u FROM calls_minute WHERE model = 'claude-unknown'")[0]
+    assert unknown["u"] == 0 and unknown["usd"] == "0.000480000"

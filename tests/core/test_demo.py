@@ -43,7 +43,7 @@ def test_plan_is_deterministic_and_shaped_like_a_day() -> None:
     users = Counter(c.user_id for c in plan.calls)
     assert users.most_common(1)[0][1] > 10 * sorted(users.values())[len(users) // 2]  # Zipf: a heavy head
     v2 = [c for c in plan.calls if c.feature == "summarize" and c.prompt_version == "v2"]
-    assert v2 and all(c.at >= plan.start + timedelta(hours=15) and c.max_tokens == 200 for c in v2)
+    assert v2 and all(c.at >= plan.start + timedelta(hours=15) and c.max_tokens == 160 for c in v2)
     assert plan.batch is not None and plan.batch.at.hour == 2
 
 
@@ -97,6 +97,7 @@ def _wait_rows(collector: Any, expected: int, timeout: float = 30.0) -> int:
 def test_demo_into_real_collector(collector: Any) -> None:
     summary = run_demo(endpoint=collector.url, calls=150, seed=7, live_api_key=None, concurrency=6, console=_quiet())
     expected = summary.calls + summary.batch_results
+    assert summary.spans_delivered >= expected and summary.spans_failed == 0
     assert _wait_rows(collector, expected) >= expected
     rows = collector.query(
         "SELECT count(DISTINCT feature) AS features, count(DISTINCT request_model) AS models, "
@@ -134,8 +135,71 @@ def test_cli_demo_command(collector: Any) -> None:
     assert _wait_rows(collector, 40) >= 40
 
 
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDESCOPE_", "OTEL_"))}
+    return {**env, **extra}
+
+
+def test_cli_demo_with_token_protected_collector(collector_factory: Any) -> None:
+    running = collector_factory(token="s3cret-demo")
+    command = [sys.executable, "-m", "claudescope", "demo", "--endpoint", running.url, "--calls", "20", "--concurrency", "2"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=_env(CLAUDESCOPE_TOKEN="s3cret-demo"))
+    assert done.returncode == 0, done.stderr
+    assert "failed" not in done.stdout
+    assert _wait_rows(running, 20) >= 20
+
+
+def test_cli_demo_without_collector_fails_fast() -> None:
+    from claudescope.asgi_server import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "claudescope", "demo", "--endpoint", url, "--calls", "10"],
+                          capture_output=True, text=True, timeout=60, env=_env())
+    assert done.returncode == 1 and "no claudescope collector answers" in done.stderr
+    assert time.monotonic() - started < 30
+
+
 @pytest.mark.parametrize("flag", ["--live"])
 def test_cli_live_needs_a_key(flag: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDESCOPE_", "OTEL_"))}
     done = subprocess.run([sys.executable, "-m", "claudescope", "demo", flag], capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 2 and "ANTHROPIC_API_KEY" in done.stderr
+
+
+def test_time_shift_moves_and_stretches_only_what_it_should() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from claudescope.demo_timeshift import SimulatedClock, TimeShiftExporter, TimeShiftProcessor
+
+    clock = SimulatedClock()
+    shift = TimeShiftProcessor(clock)
+    sink = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(shift)
+    provider.add_span_processor(SimpleSpanProcessor(TimeShiftExporter(sink, shift, stretch=100.0)))
+    tracer = provider.get_tracer("t")
+    when = datetime(2026, 11, 19, 9, 15, tzinfo=timezone.utc)
+    with clock.at(when):
+        chat = tracer.start_span("chat m", attributes={sc.GEN_AI_OPERATION_NAME: "chat", sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: 0.01})
+        time.sleep(0.02)
+        chat.add_event(sc.CS_ATTEMPT_EVENT, {sc.CS_ATTEMPT_DURATION_MS: 20.0})
+        chat.end()
+        other = tracer.start_span("batch_create", attributes={sc.GEN_AI_OPERATION_NAME: "batch_create"})
+        time.sleep(0.02)
+        other.end()
+    outside = tracer.start_span("chat n", attributes={sc.GEN_AI_OPERATION_NAME: "chat"})
+    outside.end()
+    by_name = {s.name: s for s in sink.get_finished_spans()}
+    sim_ns = int(when.timestamp() * 1e9)
+    moved = by_name["chat m"]
+    assert moved.start_time == sim_ns
+    assert 2.0 <= (moved.end_time - moved.start_time) / 1e9 < 10.0  # 20+ ms real, x100
+    assert moved.attributes[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] == pytest.approx(1.0)
+    [event] = moved.events
+    assert moved.start_time < event.timestamp <= moved.end_time
+    assert event.attributes[sc.CS_ATTEMPT_DURATION_MS] == pytest.approx(2000.0)
+    unstretched = by_name["batch_create"]
+    assert unstretched.start_time == sim_ns and (unstretched.end_time - unstretched.start_time) / 1e9 < 1.0
+    assert by_name["chat n"].start_time > sim_ns + 3600 * 10**9  # no simulated time: left alone

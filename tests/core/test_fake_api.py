@@ -396,3 +396,106 @@ def test_batch_list_pagination(fake_api_server: Any) -> None:
     page = client.messages.batches.list(limit=2)
     assert len(page.data) == 2 and page.has_more
     assert sorted(b.id for b in client.messages.batches.list(limit=2)) == sorted(ids)  # auto-pagination
+
+
+# --- simulation hints used by the demo ---------------------------------------------------------
+
+
+def test_output_median_header_shapes_answer_length(anthropic_client: anthropic.Anthropic) -> None:
+    def outputs(median: str) -> list[int]:
+        return [
+            _create(
+                anthropic_client, max_tokens=4000, messages=[{"role": "user", "content": f"item {i}"}],
+                extra_headers={"x-fake-output-median": median},
+            ).usage.output_tokens
+            for i in range(12)
+        ]
+
+    short, long = sorted(outputs("4")), sorted(outputs("800"))
+    assert short[6] < 20 < 200 < long[6]
+
+
+def test_now_header_ages_the_cache_in_simulated_time(fake_api_server: Any) -> None:
+    client = anthropic.Anthropic(base_url=fake_api_server(), api_key="test")
+    system = [{"type": "text", "text": LONG_SYSTEM, "cache_control": {"type": "ephemeral"}}]
+
+    def at(seconds: float) -> Any:
+        return _create(client, system=system, extra_headers={"x-fake-now": str(seconds)}).usage
+
+    assert at(1_000).cache_creation_input_tokens > 0
+    assert at(1_200).cache_read_input_tokens > 0  # 200 s later: still cached
+    assert at(1_450).cache_read_input_tokens > 0  # the read refreshed the 5 minutes
+    assert at(1_800).cache_creation_input_tokens > 0  # 350 s of silence: expired, written again
+
+
+def test_script_applies_to_batches_and_non_stream_sse_error(anthropic_client: anthropic.Anthropic) -> None:
+    params = {"model": "m", "max_tokens": 10, "messages": MSGS}
+    raw = anthropic_client.messages.batches.with_raw_response.create(
+        requests=[{"custom_id": "z", "params": params}], extra_headers={"x-fake-script": "529,ok"}
+    )
+    assert raw.retries_taken == 1 and raw.parse().id.startswith("msgbatch_")
+    with pytest.raises(anthropic.OverloadedError):
+        anthropic_client.with_options(max_retries=0).messages.create(
+            model="m", max_tokens=5, messages=MSGS, extra_headers={"x-fake-script": "sse-error"}
+        )
+
+
+def test_unknown_route_uses_the_error_envelope(fake_api: str) -> None:
+    answer = httpx.get(fake_api + "/v1/models/nope")
+    assert answer.status_code == 404 and answer.json()["error"]["type"] == "not_found_error"
+    assert answer.json()["request_id"].startswith("req_")
+
+
+def test_standalone_entry_point_prints_its_url() -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "claudescope.fake_api", "--latency-scale", "0"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        url = proc.stdout.readline().strip() if proc.stdout else ""
+        client = anthropic.Anthropic(base_url=url, api_key="test")
+        assert client.messages.count_tokens(model="m", messages=MSGS).input_tokens > 0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+# --- thinking, web search, request parameters, limits ------------------------------------------
+
+
+def test_extended_thinking_and_web_search(anthropic_client: anthropic.Anthropic) -> None:
+    kwargs: dict[str, Any] = {
+        "model": "claude-opus-4-6", "max_tokens": 8000, "messages": MSGS,
+        "thinking": {"type": "enabled", "budget_tokens": 2000},
+        "tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 3}],
+    }
+    plain = anthropic_client.messages.create(**kwargs)
+    with anthropic_client.messages.stream(**kwargs) as stream:
+        streamed = stream.get_final_message()
+    for msg in (plain, streamed):
+        kinds = [b.type for b in msg.content]
+        assert kinds[0] == "thinking" and msg.content[0].signature and kinds[-1] == "text"
+        details = msg.usage.output_tokens_details
+        assert 0 < details.thinking_tokens <= min(2000, msg.usage.output_tokens)
+        searches = msg.usage.server_tool_use.web_search_requests
+        assert kinds.count("server_tool_use") == kinds.count("web_search_tool_result") == searches <= 3
+    echoed = anthropic_client.messages.create(**kwargs, extra_headers={"x-fake-usage": "input=5,output=900,web_search=2"})
+    assert echoed.usage.server_tool_use.web_search_requests == 2
+    assert [b.type for b in echoed.content].count("server_tool_use") == 2
+    assert echoed.usage.output_tokens_details.thinking_tokens <= 900
+
+
+def test_request_inference_geo_and_speed_are_reported(anthropic_client: anthropic.Anthropic) -> None:
+    msg = anthropic_client.messages.create(
+        model="claude-opus-4-6", max_tokens=50, messages=MSGS, inference_geo="us", speed="fast"
+    )
+    assert (msg.usage.inference_geo, msg.usage.speed, msg.usage.service_tier) == ("us", "fast", "standard")
+
+
+def test_prompt_over_the_context_window_is_rejected(anthropic_client: anthropic.Anthropic) -> None:
+    huge = [{"role": "user", "content": "x" * 900_000}]  # ~225K tokens
+    with pytest.raises(anthropic.BadRequestError, match="prompt is too long"):
+        anthropic_client.messages.create(model="claude-sonnet-4-5", max_tokens=10, messages=huge)
+    assert anthropic_client.messages.create(model="claude-sonnet-4-6", max_tokens=10, messages=huge).usage.input_tokens > 200_000

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
+import random
 import re
 import tomllib
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -232,3 +235,71 @@ def test_cli_prices_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert result.exit_code == 0, result.output
     assert "claude-sonnet-4-5" in result.output and "$22.50" in result.output
     assert CliRunner().invoke(app, ["prices", "no-such-model"]).exit_code == 1
+
+
+# --- an independent oracle: exact fractions straight from prices.toml -------------------------
+
+PRICES_TOML = Path(__file__).resolve().parents[2] / "claudescope" / "prices.toml"
+
+
+def _oracle(raw: dict[str, Any], model: str, usage: Usage, switches: tuple[bool, bool, bool]) -> dict[str, Decimal] | None:
+    """The rules restated from scratch with Fractions: what price() must return."""
+    row = raw["models"][model]
+    prompt = usage.input_tokens + usage.cache_read_tokens + usage.cache_write_5m_tokens + usage.cache_write_1h_tokens
+    band = row.get("long_context")
+    rates = band if band is not None and prompt > band["above"] else row
+    tokens = cache = Fraction(1)
+    if usage.service_tier == "batch":
+        tokens *= raw["modifiers"]["batch"]
+        cache *= raw["modifiers"]["batch"] if switches[0] else 1
+    if row.get("geo") and usage.inference_geo == "us":
+        tokens *= raw["modifiers"]["geo"]["us"]
+        cache *= raw["modifiers"]["geo"]["us"] if switches[1] else 1
+    if usage.speed == "fast":
+        if "fast" not in row:
+            return None
+        tokens *= row["fast"]
+        cache *= row["fast"] if switches[2] else 1
+
+    def usd(amount: Fraction) -> Decimal:
+        return Decimal(round(amount * 10**9)).scaleb(-9)  # round() on a Fraction is half-to-even
+
+    mtok = Fraction(1, 10**6)
+    return {
+        "input_usd": usd(usage.input_tokens * rates["input"] * tokens * mtok),
+        "output_usd": usd(usage.output_tokens * rates["output"] * tokens * mtok),
+        "cache_read_usd": usd(usage.cache_read_tokens * rates["cache_read"] * cache * mtok),
+        "cache_write_usd": usd((usage.cache_write_5m_tokens * rates["cache_write_5m"]
+                                + usage.cache_write_1h_tokens * rates["cache_write_1h"]) * cache * mtok),
+        "other_usd": usd(usage.web_search_requests * raw["modifiers"]["web_search_per_request"]),
+    }
+
+
+def test_engine_agrees_with_an_independent_fraction_oracle() -> None:
+    raw = tomllib.loads(PRICES_TOML.read_text(), parse_float=Fraction)
+    rng = random.Random(20261122)
+    tables = {s: PriceTable.load(PricingConfig(batch_applies_to_cache=s[0], geo_applies_to_cache=s[1],
+                                               fast_applies_to_cache=s[2]))
+              for s in itertools.product((True, False), repeat=3)}
+    checked = 0
+    for model in raw["models"]:
+        for _ in range(40):
+            scale = rng.choice((10, 1_000, 100_000, 400_000))
+            usage = Usage(
+                input_tokens=rng.randrange(scale), cache_read_tokens=rng.randrange(scale),
+                cache_write_5m_tokens=rng.randrange(scale // 2 + 1), cache_write_1h_tokens=rng.randrange(scale // 4 + 1),
+                output_tokens=rng.randrange(64_000), web_search_requests=rng.randrange(4),
+                service_tier=rng.choice((None, "standard", "batch", "priority")),
+                inference_geo=rng.choice((None, "global", "us", "not_available")),
+                speed=rng.choice((None, "standard", "fast")),
+            )
+            switches = rng.choice(list(tables))
+            cost = tables[switches].price(model, usage)
+            expected = _oracle(raw, model, usage, switches)
+            if expected is None:
+                assert cost is None, (model, usage)
+                continue
+            assert cost is not None, (model, usage)
+            assert {k: getattr(cost, k) for k in expected} == expected, (model, usage, switches)
+            checked += 1
+    assert checked > 500

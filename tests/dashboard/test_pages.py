@@ -154,7 +154,7 @@ def test_calls_explorer_lists_calls_and_shows_detail(loaded, monkeypatch) -> Non
     pick = next(i for i, label in enumerate(labels) if "claude-opus-4-5" in label)
     at.selectbox(key="calls_pick").set_value(pick).run()
     shown = metrics(at)
-    assert (shown["Input"], shown["Output"], shown["Cache write"], shown["Total"]) == ("$0.20", "$0.50", "$0.13", "$0.83")
+    assert (shown["Input"], shown["Output"], shown["Cache write"], shown["Total"]) == ("$0.20", "$0.50", "$0.125", "$0.825")
     at.selectbox(key="calls_status").set_value("error").run()
     assert at.dataframe[0].value["status"].tolist() == ["error"]
 
@@ -222,3 +222,18 @@ def _quantile(values: list[float], q: float) -> float:
 def test_expected_spend_helper_counts_only_priced_calls(loaded) -> None:
     _, known = loaded
     assert expected_spend(known, datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)) == Decimal("1.744")
+
+
+def test_login_is_required_when_oidc_is_configured(loaded, monkeypatch) -> None:
+    collector, _ = loaded
+    monkeypatch.setenv("CLAUDESCOPE_API", collector.url)
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.secrets["auth"] = {"redirect_uri": "http://localhost/oauth2callback", "cookie_secret": "x",
+                          "client_id": "c", "client_secret": "s", "server_metadata_url": "http://idp/.well-known"}
+    at.user = {"is_logged_in": False}
+    at.run()
+    assert [b.label for b in at.button] == ["Log in"]
+    assert not at.metric  # nothing shown before login
+    at.user = {"is_logged_in": True, "email": "a@example.com"}
+    at.run()
+    assert metrics(at)["Calls"] == "12"

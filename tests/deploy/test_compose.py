@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -21,6 +22,9 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -356,35 +360,58 @@ def _healthcheck(service: dict[str, Any], port: int, default_port: int) -> subpr
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=10)
 
 
-def _serve_until_healthy(argv: list[str], service: dict[str, Any], port: int, default_port: int, tmp_path: Path) -> None:
-    log = (tmp_path / f"{argv[0]}.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "claudescope", *argv], cwd=tmp_path, stdout=log, stderr=log)
-    try:
-        assert _healthcheck(service, port, default_port).returncode != 0 or proc.poll() is None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, (tmp_path / f"{argv[0]}.log").read_text()
-            if _healthcheck(service, port, default_port).returncode == 0:
-                return
-            time.sleep(0.3)
-        pytest.fail(f"{argv} never became healthy:\n{(tmp_path / f'{argv[0]}.log').read_text()}")
-    finally:
-        proc.terminate()
+@contextlib.contextmanager
+def _serving(argv: list[str], service: dict[str, Any], port: int, default_port: int, tmp_path: Path) -> Iterator[None]:
+    """Run ``claudescope <argv>`` in the container's environment until its health check passes."""
+    log_path = tmp_path / f"{argv[0]}.log"
+    # The container's environment: env file (no notify URLs: tests never leave the machine) + config.
+    env = {k: v for k, v in env_file(COMPOSE / "claudescope.env.example").items() if k != "CLAUDESCOPE_NOTIFY_URLS"}
+    env.update({k: interpolate(v) for k, v in service.get("environment", {}).items()})
+    env["CLAUDESCOPE_CONFIG"] = str(COMPOSE / "claudescope.toml")  # mounted at /etc/claudescope/ in compose
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "claudescope", *argv], cwd=tmp_path, stdout=log, stderr=log, env={**os.environ, **env}
+        )
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+            deadline = time.monotonic() + 60
+            while _healthcheck(service, port, default_port).returncode != 0:
+                assert proc.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, f"{argv} never became healthy:\n{log_path.read_text()}"
+                time.sleep(0.3)
+            yield
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _status(url: str, token: str | None = None) -> int:
+    request = urllib.request.Request(url, data=b'{"sql": "SELECT count(*) FROM calls"}', method="POST")
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
 
 
 def test_compose_collector_and_dashboard_commands_start_and_pass_health_checks(tmp_path: Path) -> None:
     doc = load("docker-compose.yml")
     collector, dashboard = doc["services"]["claudescope"], doc["services"]["dashboard"]
+    token = env_file(COMPOSE / "claudescope.env.example")["CLAUDESCOPE_TOKEN"]
     port, grpc_port, dash_port = _free_port(), _free_port(), _free_port()
     # The compose commands, bound to loopback on free ports (tests never take 4318 / 8501).
     argv = [a if a != "0.0.0.0" else "127.0.0.1" for a in collector["command"]]
     argv = [a if a != "/data" else str(tmp_path / "data") for a in argv]
-    _serve_until_healthy([*argv, "--port", str(port), "--grpc-port", str(grpc_port)], collector, port, 4318, tmp_path)
-    argv = [a.replace("http://claudescope:4318", f"http://127.0.0.1:{port}") for a in dashboard["command"]]
-    argv = [a if a != "0.0.0.0" else "127.0.0.1" for a in argv]
-    _serve_until_healthy([*argv, "--port", str(dash_port)], dashboard, dash_port, 8501, tmp_path)
+    with _serving([*argv, "--port", str(port), "--grpc-port", str(grpc_port)], collector, port, 4318, tmp_path):
+        # The env file's token is enforced: /healthz passed without it, the query API needs it.
+        query = f"http://127.0.0.1:{port}/api/v1/query"
+        assert (_status(query), _status(query, token)) == (401, 200)
+        argv = [a.replace("http://claudescope:4318", f"http://127.0.0.1:{port}") for a in dashboard["command"]]
+        argv = [a if a != "0.0.0.0" else "127.0.0.1" for a in argv]
+        with _serving([*argv, "--port", str(dash_port)], dashboard, dash_port, 8501, tmp_path):
+            pass

@@ -85,26 +85,61 @@ def test_with_raw_response_and_streaming_response(otel: Otel, client: anthropic.
                                                    extra_headers={"x-fake-usage": "input=11,output=4"})
     message = raw.parse()
     assert message.usage.input_tokens == 11
-    with client.messages.with_streaming_response.create(model=MODEL, max_tokens=50, messages=HELLO) as resp:
+    with client.messages.with_streaming_response.create(model=MODEL, max_tokens=50, messages=HELLO,
+                                                        extra_headers={"x-fake-usage": "input=12,output=6"}) as resp:
+        assert otel.spans()[1:] == []  # the body is unread: the call is not over yet
         streamed = resp.parse()
-    assert streamed.id.startswith("msg_")
-    first, second = otel.spans()
+    sse = client.messages.with_raw_response.create(model=MODEL, max_tokens=50, messages=HELLO, stream=True,
+                                                   extra_headers={"x-fake-usage": "input=13,output=7"})
+    events = [e.type for e in sse.parse()]
+    assert events[-1] == "message_stop"
+    first, second, third = otel.spans()
     assert first.attributes[sc.CS_RAW_RESPONSE] is True
     assert first.attributes[sc.GEN_AI_RESPONSE_ID] == message.id
     assert first.attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 4
     assert first.attributes[sc.ANTHROPIC_REQUEST_ID] == raw.request_id
     assert second.attributes[sc.CS_RAW_RESPONSE] is True
     assert second.attributes[sc.HTTP_RESPONSE_STATUS_CODE] == 200
+    assert second.attributes[sc.GEN_AI_RESPONSE_ID] == streamed.id
+    assert second.attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 6
+    assert third.attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 7
+    assert third.attributes[sc.CS_STREAM_END] == "read"
+    assert sc.CS_USAGE_INCOMPLETE not in third.attributes
 
 
-def test_parse_structured_output(otel: Otel, client: anthropic.Anthropic) -> None:
-    try:
-        client.messages.parse(model=MODEL, max_tokens=50, messages=HELLO)
-    except Exception:  # noqa: BLE001 - the fake's text may not parse; the span is what we check
-        pass
+def test_async_raw_response(otel: Otel, aclient: anthropic.AsyncAnthropic) -> None:
+    async def go() -> Any:
+        async with aclient:
+            async with aclient.messages.with_streaming_response.create(
+                    model=MODEL, max_tokens=50, messages=HELLO, extra_headers={"x-fake-usage": "input=3,output=2"}) as resp:
+                return await resp.parse()
+
+    message = asyncio.run(go())
+    span = otel.one()
+    assert span.attributes[sc.GEN_AI_RESPONSE_ID] == message.id
+    assert span.attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 2
+
+
+def test_unparsed_streaming_response_ends_when_dropped(otel: Otel, client: anthropic.Anthropic) -> None:
+    import gc
+
+    with client.messages.with_streaming_response.create(model=MODEL, max_tokens=50, messages=HELLO) as resp:
+        assert resp.status_code == 200
+    del resp
+    gc.collect()
+    span = otel.one()
+    assert span.attributes[sc.CS_STREAM_END] == "abandoned"
+    assert span.attributes[sc.CS_USAGE_INCOMPLETE] is True
+
+
+def test_parse(otel: Otel, client: anthropic.Anthropic) -> None:
+    parsed = client.messages.parse(model=MODEL, max_tokens=50, messages=HELLO,
+                                   extra_headers={"x-fake-usage": "input=21,output=8"})
+    assert type(parsed).__name__.startswith("ParsedMessage")
     span = otel.one()
     assert span.attributes[sc.CS_OPERATION] == "chat"
-    assert span.attributes[sc.GEN_AI_REQUEST_MODEL] == MODEL
+    assert span.attributes[sc.GEN_AI_RESPONSE_ID] == parsed.id
+    assert span.attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 8
 
 
 @pytest.mark.parametrize("script,resend", [("529,ok", 1), ("429,500,ok", 2)])
@@ -171,3 +206,16 @@ def test_timeout_and_connection_error(otel: Otel, client: anthropic.Anthropic, f
     assert conn.attributes[sc.ERROR_TYPE] == "connection_error"
     assert conn.attributes[sc.HTTP_REQUEST_RESEND_COUNT] == 1
     assert [e.attributes[sc.CS_ATTEMPT_ERROR_TYPE] for e in conn.events] == ["connection_error"] * 2
+
+
+def test_platform_client_shares_the_chokepoint(otel: Otel, fake_api: str) -> None:
+    from anthropic.lib.foundry import AnthropicFoundry
+
+    foundry = AnthropicFoundry(api_key="k", base_url=fake_api)
+    message = foundry.messages.create(model=MODEL, max_tokens=20, messages=HELLO,
+                                      extra_headers={"x-fake-script": "529,ok", "x-fake-usage": "input=9,output=2"})
+    assert foundry.open_telemetry["traces"]["enabled"] is False
+    span = otel.one()
+    assert span.attributes[sc.GEN_AI_RESPONSE_ID] == message.id
+    assert span.attributes[sc.CS_UNCACHED_INPUT_TOKENS] == 9
+    assert span.attributes[sc.HTTP_REQUEST_RESEND_COUNT] == 1

@@ -165,3 +165,21 @@ def _child_env() -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "ANTHROPIC_", "CLAUDESCOPE_"))}
     env["PYTHONWARNINGS"] = "ignore"
     return env
+
+
+def test_cli_run_command(tmp_path: Path, fake_api: str) -> None:
+    app = tmp_path / "cliapp.py"
+    app.write_text(textwrap.dedent(f"""
+        import anthropic
+        anthropic.Anthropic(base_url={fake_api!r}, api_key="k").messages.create(
+            model={MODEL!r}, max_tokens=10, messages={HELLO!r})
+    """))
+    with otlp_sink() as sink:
+        result = subprocess.run([sys.executable, "-m", "claudescope", "run", "--endpoint", sink.url, "--service-name",
+                                 "cli-svc", "--", sys.executable, str(app)], env=_child_env(), cwd=tmp_path,
+                                capture_output=True, text=True, timeout=120)
+        deadline = time.time() + 5
+        while not sink.spans and time.time() < deadline:
+            time.sleep(0.05)
+    assert result.returncode == 0, result.stderr
+    assert [(r["service.name"], name) for r, name, _ in sink.spans] == [("cli-svc", f"chat {MODEL}")]

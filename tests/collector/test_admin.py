@@ -1,0 +1,62 @@
+"""reprice / export / backup / restore, against a running collector and against the file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.dataset as ds
+
+from tests.fixtures_collector import call_span
+from datetime import UTC, datetime, timedelta
+
+CLI = [sys.executable, "-m", "claudescope"]
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def test_reprice_reports_difference_live_and_offline(collector_factory, tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    running = collector_factory(data_dir=data)
+    running.post_spans([call_span(model="claude-custom-x", input_tokens=1_000_000, output_tokens=0), call_span(input_tokens=1000, output_tokens=0)])
+    assert running.query("SELECT count(*) AS n FROM calls WHERE cost_usd IS NULL")[0]["n"] == 1
+    toml = tmp_path / "prices.toml"
+    toml.write_text('[prices]\n"claude-custom-x" = { input = 2.0, output = 10.0 }\n')
+    r = _run("reprice", "--api", running.url, "--config", str(toml), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "2 calls" in r.stdout and "newly priced 1" in r.stdout and "delta $+2.000000000" in r.stdout
+    assert running.query("SELECT cost_usd FROM calls WHERE request_model = 'claude-custom-x'")[0]["cost_usd"] == "2.000000000"
+    running.stop()
+    r = _run("reprice", "--data", str(data), "--since", "2000-01-01", cwd=tmp_path)  # built-in table again
+    assert r.returncode == 0, r.stderr
+    assert "now unpriced 1" in r.stdout
+
+
+def test_export_backup_restore(collector_factory, tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    running = collector_factory(data_dir=data)
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    running.post_spans([call_span(start=yesterday), call_span(), call_span()])
+    r = _run("export", "--parquet", str(tmp_path / "pq"), "--api", running.url, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    parts = sorted(p.name for p in (tmp_path / "pq").iterdir())
+    assert parts == [f"date={yesterday:%Y-%m-%d}", f"date={datetime.now(UTC):%Y-%m-%d}"]
+    table = ds.dataset(tmp_path / "pq", format="parquet", partitioning="hive").to_table()
+    assert table.num_rows == 3 and str(table.schema.field("cost_usd").type) == "decimal128(18, 9)"
+    r = _run("backup", str(tmp_path / "bk"), "--api", running.url, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    running.stop()
+    r = _run("restore", str(tmp_path / "bk"), "--data", str(data), cwd=tmp_path)
+    assert r.returncode == 2 and "already exists" in r.stdout
+    r = _run("restore", str(tmp_path / "bk"), "--data", str(tmp_path / "new"), cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    restored = collector_factory(data_dir=tmp_path / "new")
+    assert restored.query("SELECT count(*) AS n FROM calls")[0]["n"] == 3
+    # offline export from the file when no collector runs
+    restored.stop()
+    r = _run("export", "--parquet", str(tmp_path / "pq2"), "--data", str(tmp_path / "new"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert ds.dataset(tmp_path / "pq2", format="parquet", partitioning="hive").to_table().num_rows == 3

@@ -1,0 +1,110 @@
+"""Headless Chromium against a real `claudescope dashboard` over a collector filled by `claudescope demo`.
+
+Opens every page, checks the rendered numbers against the store (through the collector's query
+API) and saves the screenshots the README shows (docs/screenshots/).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from claudescope.dashboard import formatting as fmt
+from tests.fixtures_collector import RunningCollector, start_collector
+
+pytestmark = pytest.mark.browser
+
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+PAGES = [  # (url path, heading, screenshot name)
+    ("", "Overview", "overview"), ("cost", "Cost", "cost"), ("caching", "Caching", "caching"),
+    ("latency", "Latency & reliability", "latency"), ("stop-reasons", "Stop reasons", "stop-reasons"),
+    ("calls", "Calls explorer", "calls"), ("advisor", "Savings advisor", "advisor"), ("alerts", "Alerts", "alerts"),
+]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def demo_collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCollector]:
+    """A collector (alert engine on, with budgets) holding a demo day of traffic."""
+    root = tmp_path_factory.mktemp("browser")
+    collector = start_collector(root / "data", config_toml="[budget]\ndaily_usd = 20\nmonthly_usd = 300\n",
+                                alerts=True)
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDESCOPE_", "OTEL_", "ANTHROPIC_"))}
+        subprocess.run([sys.executable, "-m", "claudescope", "demo", "--endpoint", collector.url, "--calls", "800"],
+                       check=True, env=env, cwd=root, capture_output=True, timeout=240)
+        yield collector
+    finally:
+        collector.stop()
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(demo_collector: RunningCollector, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`claudescope dashboard --api URL --port P`, exactly as a user starts it."""
+    port = _free_port()
+    root = tmp_path_factory.mktemp("dash")
+    config = root / "claudescope.toml"
+    config.write_text("[budget]\ndaily_usd = 20\nmonthly_usd = 300\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDESCOPE_", "OTEL_", "ANTHROPIC_"))}
+    proc = subprocess.Popen([sys.executable, "-m", "claudescope", "dashboard", "--api", demo_collector.url,
+                             "--port", str(port), "--config", str(config)],
+                            env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/_stcore/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("dashboard did not start")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def test_every_page_renders_with_store_numbers(demo_collector: RunningCollector, dashboard_url: str) -> None:
+    playwright = pytest.importorskip("playwright.sync_api")
+    row = demo_collector.query(
+        "SELECT count(*) AS calls, sum(cost_usd) AS spend FROM calls WHERE start_time >= now() - INTERVAL 7 DAY")[0]
+    expected_spend = fmt.money(Decimal(row["spend"]))
+    expected_calls = fmt.count(row["calls"])
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            for path, heading, name in PAGES:
+                page.goto(f"{dashboard_url}/{path}")
+                page.get_by_role("heading", name=heading, exact=True).first.wait_for(timeout=30_000)
+                page.wait_for_selector('[data-testid="stMetricValue"]', timeout=30_000)
+                page.wait_for_timeout(1500)  # let charts finish drawing before the screenshot
+                assert page.locator('[data-testid="stException"]').count() == 0, f"exception on {heading}"
+                values = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+                page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+                if name == "overview":
+                    assert values[:2] == [expected_spend, expected_calls]
+                if name == "advisor":
+                    assert values[0] == expected_spend  # actual cost of the priced history
+        finally:
+            browser.close()
