@@ -7,7 +7,7 @@ engine feeds the measured rows back into :func:`judge`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -143,11 +143,12 @@ def compile_rule(rc: RuleConfig, key: str, source: str, budget: BudgetConfig) ->
     group_by = params.get("group_by", spec.group_by)
     if params.get("critical_features") and group_by is None:
         group_by = "feature"
-    if group_by is not None and group_by not in GROUP_BY:
+    if group_by is not None and (not isinstance(group_by, str) or group_by not in GROUP_BY):
         raise ConfigError(f"{key}.group_by", source, f"expected one of {sorted(GROUP_BY)}")
     threshold = rc.threshold if rc.threshold is not None else spec.threshold
     if kind == "budget":
         threshold = float(params["budget_usd"])
+    _check_threshold(kind, threshold, f"{key}.threshold", source)
     return Rule(
         name=rc.name, kind=kind, severity=rc.severity, threshold=float(threshold or 0.0),
         window=_duration(rc.window or spec.window, f"{key}.window", source),
@@ -156,6 +157,17 @@ def compile_rule(rc: RuleConfig, key: str, source: str, budget: BudgetConfig) ->
         cooldown=_duration(rc.cooldown, f"{key}.cooldown", source) or timedelta(0),
         tags=tuple(rc.tags), params=params,
     )
+
+
+_SHARE_KINDS = frozenset({"max_tokens_rate", "refusal_rate", "context_window_rate", "stop_reason_rate",
+                          "error_rate", "cache_hit_rate", "rate_limit_headroom"})
+
+
+def _check_threshold(kind: str, threshold: float | None, key: str, source: str) -> None:
+    if threshold is None or threshold < 0:
+        raise ConfigError(key, source, "must be a non-negative number")
+    if kind in _SHARE_KINDS and threshold > 1:
+        raise ConfigError(key, source, f"is a share for kind {kind!r}: between 0 and 1 (0.05 means 5%)")
 
 
 def _duration(text: str | None, key: str, source: str) -> timedelta | None:
@@ -178,11 +190,13 @@ def _check_params(kind: str, params: dict[str, Any], key: str, source: str, budg
             raise bad("period", "expected 'day' or 'month'")
         default = budget.daily_usd if period == "day" else budget.monthly_usd
         amount = params.get("budget_usd", default)
+        if amount is None:
+            raise bad("budget_usd", f"needs a budget: set it here or budget.{'daily' if period == 'day' else 'monthly'}_usd")
         try:
             params["budget_usd"] = Decimal(str(amount))
         except Exception:
             raise bad("budget_usd", f"expected a number of USD, got {amount!r}") from None
-        if amount is None or params["budget_usd"] <= 0:
+        if params["budget_usd"] <= 0:
             raise bad("budget_usd", f"needs a positive budget (set it here or budget.{'daily' if period == 'day' else 'monthly'}_usd)")
         levels = params.setdefault("levels", [0.5, 0.8, 1.0])
         if not isinstance(levels, list) or not levels or not all(isinstance(x, (int, float)) and x > 0 for x in levels):
@@ -241,11 +255,5 @@ def builtin_rules(config: Config) -> tuple[Rule, ...]:
         rc = RuleConfig(name=entry["name"], kind=entry["kind"], severity=entry.get("severity", "warning"),
                         cooldown="10m", params={k: v for k, v in entry.items() if k not in known})
         rule = compile_rule(rc, f"builtin {entry['name']}", "built-in rules", config.budget)
-        rules.append(_replace_builtin(rule))
+        rules.append(replace(rule, builtin=True))
     return tuple(rules)
-
-
-def _replace_builtin(rule: Rule) -> Rule:
-    from dataclasses import replace
-
-    return replace(rule, builtin=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -84,13 +85,14 @@ def page_queries(f: Filters) -> dict[str, list[Callable[[QueryClient], Any]]]:
         "sidebar": [lambda c: q.dimension_values(c, f)],
         "overview": [lambda c: q.usage_by_model(c, f), lambda c: q.latency_percentiles(c, f),
                      lambda c: q.budget_spend(c, org, w.day_start, w.month_start, w.now),
-                     lambda c: q.cost_by(c, f, "feature"), lambda c: q.firing_alerts(c)],
+                     lambda c: q.stop_reasons(c, f), lambda c: q.cost_by(c, f, "feature"),
+                     lambda c: q.firing_alerts(c)],
         "cost": [lambda c: q.usage_by_model(c, f), lambda c: q.spend_over_time(c, f, "model"),
                  lambda c: q.cost_by(c, f, "model"), lambda c: q.unpriced_calls(c, f)],
         "caching": [lambda c: q.usage_by_model(c, f), lambda c: q.cache_over_time(c, f),
                     lambda c: q.cost_by(c, f, "feature"), lambda c: q.prefix_reuse(c, f)],
-        "latency": [lambda c: q.usage_by_model(c, f), lambda c: q.latency_percentiles(c, f),
-                    lambda c: q.latency_over_time(c, f), lambda c: q.latency_by_model(c, f),
+        "latency": [lambda c: q.usage_by_model(c, f), lambda c: q.latency_by_model(c, f),
+                    lambda c: q.latency_over_time(c, f),
                     lambda c: q.errors_by_type(c, f), lambda c: q.retry_cost(c, f), lambda c: q.ratelimit_headroom(c, f)],
         "stop_reasons": [lambda c: q.stop_reasons(c, f), lambda c: q.output_vs_max_tokens(c, f)],
         "calls": [lambda c: q.recent_calls(c, f, limit=500), lambda c: q.call_detail(c, "x", "y")],
@@ -164,13 +166,16 @@ def main() -> None:
         client = QueryClient.from_api(url, timeout_s=120)
         rows = {key: measure(client, key, args.repeat) for key in ("7d", "30d")}
         print(f"\n{args.rows:,} calls over 30 days, {os.cpu_count()} CPUs, best of {args.repeat}")
-        print(f"{'page':<14}{'7 days':>10}{'30 days':>10}   target < 1 s per page")
+        print(f"{'page':<14}{'7 days':>14}{'30 days':>14}   (target < 1 s per page)")
         for page in rows["7d"]:
-            print(f"{page:<14}{rows['7d'][page]:>9.3f}s{rows['30d'][page]:>9.3f}s"
-                  f"   {'ok' if rows['7d'][page] < 1 else 'SLOW'}")
+            cells = "".join(f"{rows[k][page]:>9.3f}s {'ok' if rows[k][page] < 1 else 'SLOW':<4}" for k in ("7d", "30d"))
+            print(f"{page:<14}{cells}")
+        print(f"load average: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
+        if args.keep is None:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

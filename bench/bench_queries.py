@@ -25,8 +25,15 @@ from claudescope.collector.store import SPANS_ARROW_SCHEMA, Store  # noqa: E402
 
 QUERIES = {
     "spend by model/day (raw calls)": "SELECT date_trunc('day', start_time) AS day, response_model, sum(cost_usd) AS usd FROM calls GROUP BY ALL ORDER BY ALL",
-    "spend by model/day (calls_minute rollup)": (
-        "SELECT date_trunc('day', minute) AS day, model, sum(cost_usd) AS usd FROM calls_minute GROUP BY ALL ORDER BY ALL"
+    "spend by model/day (calls_hour rollup)": (
+        "SELECT date_trunc('day', hour) AS day, model, sum(cost_usd) AS usd FROM calls_hour GROUP BY ALL ORDER BY ALL"
+    ),
+    "stop reasons by feature (calls_hour rollup)": (
+        "SELECT feature, stop_reason, sum(calls) AS n FROM calls_hour GROUP BY ALL ORDER BY ALL"
+    ),
+    "cache hit rate by feature (calls_hour rollup)": (
+        "SELECT feature, sum(cache_read_tokens) / nullif(sum(input_tokens + cache_read_tokens + cache_write_tokens), 0) "
+        "AS hit_rate FROM calls_hour GROUP BY 1 ORDER BY 1"
     ),
     "p95 latency by model": "SELECT response_model, quantile_cont(duration_ms, 0.95) AS p95 FROM calls GROUP BY 1 ORDER BY 1",
     "cache hit rate by feature": (
@@ -88,7 +95,7 @@ def main() -> None:
             store.load_arrow("call_spans", chunk(min(1_000_000, total - offset), offset, rng))
         load_s = time.perf_counter() - t0
         store.rebuild_rollups()  # what ingest maintains incrementally
-        print(f"rollup rows: {store.scalar('SELECT count(*) FROM calls_minute'):,}")
+        print(f"rollup rows: calls_minute {store.scalar('SELECT count(*) FROM calls_minute'):,}, calls_hour {store.scalar('SELECT count(*) FROM calls_hour'):,}")
         rows = store.scalar("SELECT count(*) FROM calls")
         print(f"loaded {rows:,} calls in {load_s:.1f}s; store {store.size_bytes() / 1e6:.0f} MB; threads={args.threads}")
         for name, sql in QUERIES.items():
@@ -98,7 +105,7 @@ def main() -> None:
                 t = time.perf_counter()
                 result = store.read_arrow(sql)
                 times.append(time.perf_counter() - t)
-            print(f"{name:42s} median {statistics.median(times) * 1000:7.1f} ms   min {min(times) * 1000:7.1f} ms   ({result.num_rows} rows)")
+            print(f"{name:55s} median {statistics.median(times) * 1000:7.1f} ms   min {min(times) * 1000:7.1f} ms   ({result.num_rows} rows)")
         store.close()
 
 

@@ -122,6 +122,8 @@ def run_demo(
         stretch = 1.0 if live_api_key else 1.0 / DEMO_LATENCY_SCALE
         with _telemetry(endpoint, headers, exporter, stretch) as (clock, shifter):
             client = _client(base_url, live_api_key)
+            if live_api_key:
+                _check_live(client)
             outcome = _drive(plan, client, clock, concurrency, console, live=bool(live_api_key))
             client.close()
     return DemoSummary(
@@ -212,6 +214,18 @@ def _client(base_url: str | None, api_key: str | None) -> Any:
     import anthropic  # built after instrument(), so the per-attempt middleware is installed
 
     return anthropic.Anthropic(base_url=base_url, api_key=api_key or "demo", max_retries=2)
+
+
+def _check_live(client: Any) -> None:
+    """One free count_tokens call before a live day, so a bad key or no network fails fast."""
+    import anthropic
+
+    try:
+        client.with_options(max_retries=0).messages.count_tokens(
+            model="claude-haiku-4-5", messages=[{"role": "user", "content": "claudescope demo pre-flight"}]
+        )
+    except (anthropic.AuthenticationError, anthropic.PermissionDeniedError, anthropic.APIConnectionError) as exc:
+        raise DemoError(f"the Anthropic API refused the pre-flight call ({type(exc).__name__}: {exc})") from None
 
 
 def _drive(plan: DayPlan, client: Any, clock: SimulatedClock, concurrency: int, console: Console, live: bool) -> Outcome:

@@ -121,11 +121,14 @@ def _when(rng: random.Random, start: datetime, burst: tuple[datetime, datetime] 
     return start + timedelta(hours=slot + rng.random())
 
 
-def _burst_window(start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
+def _burst_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """09:00-09:30 UTC of the day; when the day ends inside it, its last 30 minutes."""
     nine = end.replace(hour=9, minute=0, second=0, microsecond=0)
-    if nine + timedelta(minutes=30) > end:
+    if nine > end:
         nine -= timedelta(days=1)
-    return (nine, nine + timedelta(minutes=30)) if nine >= start else None
+    if nine + timedelta(minutes=30) > end:
+        return end - timedelta(minutes=30), end
+    return nine, nine + timedelta(minutes=30)
 
 
 def _script(rng: random.Random, at: datetime, kind: str, burst: tuple[datetime, datetime] | None) -> str | None:

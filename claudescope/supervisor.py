@@ -10,6 +10,7 @@ state file in the data directory.
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import json
 import os
 import signal
@@ -26,12 +27,13 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from claudescope.config import Config
+from claudescope.config import DEFAULT_DATA_DIR, Config
 
 STATE_FILE = "up.json"
 _START_TIMEOUT_S = 60.0
 _STOP_GRACE_S = 10.0
 _PR_SET_PDEATHSIG = 1
+_SERVER_MODULES = ("duckdb", "pyarrow", "uvicorn", "streamlit", "apprise")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,13 @@ def run_up(config: Config, *, detach: bool, console: Console, demo_calls: int = 
     With ``demo_calls`` > 0, a demo day of that many calls is driven into the collector once
     both are healthy. Returns the exit code: 0 after a clean stop, 1 if a child failed.
     """
+    missing = _missing_server_modules()
+    if missing:
+        console.print(
+            f"[bold red]{', '.join(missing)} not installed[/]: `claudescope up` needs the server extra "
+            "(pip install 'claudescope\\[server]')"
+        )
+        return 3
     config.data_dir.mkdir(parents=True, exist_ok=True)
     if _running_children(config):
         console.print(f"[yellow]already running[/] for {config.data_dir} (see `claudescope status`)")
@@ -111,6 +120,10 @@ def stop_detached(config: Config, *, console: Console) -> int:
     (config.data_dir / STATE_FILE).unlink(missing_ok=True)
     console.print("stopped " + ", ".join(f"{c.name} ({c.pid})" for c in children))
     return 0
+
+
+def _missing_server_modules() -> list[str]:
+    return [name for name in _SERVER_MODULES if importlib.util.find_spec(name) is None]
 
 
 def _plan(config: Config) -> list[tuple[str, list[str], str, str]]:
@@ -256,7 +269,8 @@ def _run_demo(config: Config, calls: int, console: Console) -> bool:
 
     try:
         summary = run_demo(
-            endpoint=config.api_url, calls=calls, seed=7, live_api_key=None, concurrency=8, console=console
+            endpoint=config.api_url, calls=calls, seed=7, live_api_key=None, concurrency=8, console=console,
+            token=config.token,
         )
     except KeyboardInterrupt:
         return False
@@ -267,6 +281,12 @@ def _run_demo(config: Config, calls: int, console: Console) -> bool:
 
 def _yes(flag: bool) -> str:
     return "[green]yes[/]" if flag else "[red]no[/]"
+
+
+def _stop_command(config: Config) -> str:
+    if config.data_dir == DEFAULT_DATA_DIR:
+        return "claudescope stop"
+    return f"claudescope stop --data {config.data_dir}"
 
 
 def _where_panel(config: Config, *, detach: bool) -> Panel:
@@ -281,6 +301,6 @@ def _where_panel(config: Config, *, detach: bool) -> Panel:
         "",
         f"demo traffic:   claudescope demo --endpoint {config.api_url}",
         f"your app:       claudescope run --endpoint {config.api_url} -- python app.py",
-        "stop:           " + ("claudescope stop" if detach else "Ctrl-C"),
+        "stop:           " + (_stop_command(config) if detach else "Ctrl-C"),
     ]
     return Panel("\n".join(lines), title="claudescope is up", border_style="green")

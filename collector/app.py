@@ -81,9 +81,16 @@ class BearerAuth:
 # --- OTLP ----------------------------------------------------------------------------
 def _traces(c: Collector) -> Callable[[Request], Awaitable[Response]]:
     limit = c.config.limits.max_body_bytes
+    # Bodies being decoded at once are bounded too, so memory stays bounded under a flood.
+    budget = _InFlight(max(4 * limit, 256 * 1024 * 1024))
 
     async def handler(request: Request) -> Response:
         kind = otlp.PROTOBUF
+        declared = request.headers.get("content-length", "")
+        size = int(declared) if declared.isdigit() else limit
+        if not budget.take(min(size, limit)):
+            c.metrics.count_request("throttled")
+            return _failure(kind, 429, "too many request bytes in flight; retry later", retry_after=True)
         try:
             kind = otlp.media_type(request.headers.get("content-type"))
             raw = await _read_limited(request, limit)
@@ -92,6 +99,8 @@ def _traces(c: Collector) -> Callable[[Request], Awaitable[Response]]:
         except otlp.BadRequest as exc:
             c.metrics.count_request(f"http_{exc.status}")
             return _failure(kind, exc.status, exc.message)
+        finally:
+            budget.give(min(size, limit))
         batch = c.normalizer.normalize(message)
         received = sum(len(ss.spans) for rs in message.resource_spans for ss in rs.scope_spans)
         c.metrics.count_batch(
@@ -117,6 +126,23 @@ def _traces(c: Collector) -> Callable[[Request], Awaitable[Response]]:
         return _success(kind, response)
 
     return handler
+
+
+class _InFlight:
+    """Bytes of request bodies being read and decoded (event-loop only, so no lock)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.used = 0
+
+    def take(self, n: int) -> bool:
+        if self.used and self.used + n > self.capacity:
+            return False
+        self.used += n
+        return True
+
+    def give(self, n: int) -> None:
+        self.used -= n
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import pyarrow as pa
 
 from claudescope.collector import aliases as al
 from claudescope.collector.store import SPANS_ARROW_SCHEMA
@@ -50,6 +49,7 @@ for _field_name, _names in _FIELDS.items():
     for _pref, _name in enumerate(_names):
         _ALIAS_POS.setdefault(_name, []).append((_field_name, _pref))
 _CONSUMED = frozenset(_ALIAS_POS)
+_ALIAS_KEYS = _CONSUMED
 
 
 _ROW_ORDER = (
@@ -75,14 +75,6 @@ class Batch:
     unpriced: int = 0
     truncated_values: int = 0
     dropped_attributes: int = 0
-
-    def table(self) -> pa.Table:
-        """The rows as an Arrow table in the store's span schema."""
-        if not self.rows:
-            return SPANS_ARROW_SCHEMA.empty_table()
-        columns = list(zip(*self.rows, strict=True))
-        arrays = [pa.array(col, type=f.type) for col, f in zip(columns, SPANS_ARROW_SCHEMA, strict=True)]
-        return pa.Table.from_arrays(arrays, schema=SPANS_ARROW_SCHEMA)
 
     def rejection_message(self) -> str:
         """English summary for OTLP partial_success (empty when nothing was rejected)."""
@@ -126,33 +118,39 @@ class Normalizer:
 
     def _attributes(self, span: Any, batch: Batch) -> tuple[dict[str, Any], dict[str, Any]]:
         """(every attribute, the alias-table fields picked from them)."""
-        attrs: dict[str, Any] = {}
-        picked: dict[str, Any] = {}
-        prefs: dict[str, int] = {}
-        truncated: list[str] = []
         items = span.attributes
+        extra: dict[str, Any] = {}
         if len(items) > self._max_attrs:
             batch.dropped_attributes += len(items) - self._max_attrs
-            attrs[DROPPED_MARK] = len(items) - self._max_attrs
+            extra[DROPPED_MARK] = len(items) - self._max_attrs
             items = items[: self._max_attrs]
+        attrs = {kv.key: _value(kv.value) for kv in items}
+        # Only a span bigger than the value limit can hold an oversize value: skip the scan otherwise.
+        if span.ByteSize() > self._max_value:
+            self._truncate(attrs, batch)
+        attrs.update(extra)
+        picked: dict[str, Any] = {}
+        prefs: dict[str, int] = {}
+        for key in attrs.keys() & _ALIAS_KEYS:
+            value = attrs[key]
+            if value is None:
+                continue
+            for field_name, pref in _ALIAS_POS[key]:
+                if prefs.get(field_name, 99) > pref:
+                    picked[field_name] = value
+                    prefs[field_name] = pref
+        return attrs, picked
+
+    def _truncate(self, attrs: dict[str, Any], batch: Batch) -> None:
         limit = self._max_value
-        for kv in items:
-            value = _value(kv.value)
+        truncated = []
+        for key, value in attrs.items():
             if value.__class__ is str and len(value) > limit // 4 and len(value.encode()) > limit:
-                value = value.encode()[:limit].decode("utf-8", "ignore")
-                truncated.append(kv.key)
-            key = kv.key
-            attrs[key] = value
-            targets = _ALIAS_POS.get(key)
-            if targets is not None and value is not None:
-                for field_name, pref in targets:
-                    if prefs.get(field_name, 99) > pref:
-                        picked[field_name] = value
-                        prefs[field_name] = pref
+                attrs[key] = value.encode()[:limit].decode("utf-8", "ignore")
+                truncated.append(key)
         if truncated:
             batch.truncated_values += len(truncated)
             attrs[TRUNCATED_MARK] = truncated
-        return attrs, picked
 
     def _row(
         self, span: Any, attrs: dict[str, Any], p: dict[str, Any], operation: str, source: str, rank: int,
@@ -197,16 +195,13 @@ class Normalizer:
         return parts, version
 
 
+_SCALAR_KINDS = frozenset(("string_value", "int_value", "double_value", "bool_value"))
+
+
 def _value(v: Any) -> Any:
     kind = v.WhichOneof("value")
-    if kind == "string_value":
-        return v.string_value
-    if kind == "int_value":
-        return v.int_value
-    if kind == "double_value":
-        return v.double_value
-    if kind == "bool_value":
-        return v.bool_value
+    if kind in _SCALAR_KINDS:
+        return getattr(v, kind)
     if kind == "array_value":
         return [_value(x) for x in v.array_value.values]
     if kind == "kvlist_value":

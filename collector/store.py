@@ -8,15 +8,12 @@ configuration locked, so no SQL that reaches the query API can touch the file sy
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +21,11 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from claudescope.schema import ALERT_EVENT_COLUMNS, CALL_COLUMNS, Column
+from claudescope.collector.migration_files import Migration, MigrationError, expand, load_migrations
+
+__all__ = ["Store", "StoreError", "StoreVersionError", "QueryTimeout", "load_migrations", "statement_types"]
+from claudescope.collector.rollups import ROLLUPS
+from claudescope.schema import CALL_COLUMNS, Column
 
 log = logging.getLogger(__name__)
 
@@ -59,75 +60,12 @@ CALLS_ARROW_SCHEMA = arrow_schema(CALL_COLUMNS)
 SPANS_ARROW_SCHEMA = arrow_schema((*CALL_COLUMNS, *EXTRA_COLUMNS))
 
 
-_ROLLUP_UPSERT = """
-INSERT INTO calls_minute
-SELECT date_trunc('minute', start_time) AS minute, coalesce(response_model, request_model, '') AS model,
-       coalesce(feature, '') AS feature, coalesce(user_id, '') AS user_id,
-       {sign} * count(*), {sign} * coalesce(count_if(status = 'error'), 0),
-       {sign} * sum(coalesce(input_tokens, 0)), {sign} * sum(coalesce(cache_read_tokens, 0)),
-       {sign} * sum(coalesce(cache_write_5m_tokens, 0) + coalesce(cache_write_1h_tokens, 0)),
-       {sign} * sum(coalesce(output_tokens, 0)), {sign} * coalesce(sum(cost_usd), 0)::DECIMAL(38,9),
-       {sign} * coalesce(count_if(cost_usd IS NULL), 0), {sign} * coalesce(count_if(stop_reason = 'max_tokens'), 0),
-       {sign} * coalesce(sum(duration_ms), 0)
-FROM {source}
-WHERE start_time IS NOT NULL
-GROUP BY ALL
-"""
-
-
 class StoreError(RuntimeError):
     """The store cannot be opened or written (clear message for the operator)."""
 
 
 class StoreVersionError(StoreError):
     """The data directory was written by a newer claudescope than this one."""
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    """One append-only migration file."""
-
-    version: int
-    name: str
-    sql: str
-
-    @property
-    def checksum(self) -> str:
-        """sha256 of the file text, recorded so edits to applied migrations are noticed."""
-        return hashlib.sha256(self.sql.encode()).hexdigest()
-
-
-_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-
-
-def load_migrations(directory: Path | None = None) -> list[Migration]:
-    """All ``NNNN_name.sql`` files in version order (the package's own by default)."""
-    if directory is None:
-        files = [(f.name, f.read_text(encoding="utf-8")) for f in resources.files("claudescope.collector").joinpath("migrations").iterdir()]
-    else:
-        files = [(f.name, f.read_text(encoding="utf-8")) for f in directory.iterdir()]
-    migrations = []
-    for name, text in files:
-        match = _MIGRATION_NAME.match(name)
-        if match:
-            migrations.append(Migration(int(match.group(1)), name, text))
-    migrations.sort(key=lambda m: m.version)
-    versions = [m.version for m in migrations]
-    if len(set(versions)) != len(versions):
-        raise StoreError(f"two migrations share a version number: {[m.name for m in migrations]}")
-    return migrations
-
-
-def _expand(sql: str) -> str:
-    """Fill the schema.py column lists into a migration's placeholders."""
-    def ddl(columns: Sequence[Column]) -> str:
-        return ",\n    ".join(f"{c.name} {c.sql_type}" for c in columns)
-
-    return (
-        sql.replace("@CALL_COLUMNS@", ddl(CALL_COLUMNS))
-        .replace("@CALL_COLUMN_NAMES@", ", ".join(c.name for c in CALL_COLUMNS))
-        .replace("@ALERT_EVENT_COLUMNS@", ddl(ALERT_EVENT_COLUMNS))
-    )
 
 
 def statement_types(sql: str) -> list[str]:
@@ -181,7 +119,11 @@ class Store:
             raise StoreError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
         store = cls(con, path, read_only=read_only)
         try:
-            store._migrate(load_migrations(migrations_dir))
+            try:
+                migrations = load_migrations(migrations_dir)
+            except MigrationError as exc:
+                raise StoreError(str(exc)) from None
+            store._migrate(migrations)
             # Nothing after this point may read or write files other than the store itself.
             con.execute("SET enable_external_access = false")
             con.execute("SET lock_configuration = true")
@@ -230,7 +172,7 @@ class Store:
                 "checksum VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
             )
             for m in pending:
-                for statement in duckdb.extract_statements(_expand(m.sql)):
+                for statement in duckdb.extract_statements(expand(m.sql)):
                     con.execute(statement)
                 con.execute(
                     "INSERT INTO schema_migrations VALUES (?, ?, ?, ?)",
@@ -295,7 +237,8 @@ class Store:
         name = f"roll_{threading.get_ident()}"
         self._con.register(name, calls)
         try:
-            self._con.execute(_ROLLUP_UPSERT.format(source=name, sign=int(sign)))
+            for _table, _bucket, sql in ROLLUPS:
+                self._con.execute(sql.format(source=name, sign=int(sign)))
         finally:
             self._unregister(name)
 
@@ -313,13 +256,10 @@ class Store:
             start = since or datetime(1970, 1, 1, tzinfo=UTC)
             con.execute("BEGIN")
             try:
-                con.execute("DELETE FROM calls_minute WHERE minute >= date_trunc('minute', ?::TIMESTAMPTZ)", [start])
-                con.execute(
-                    _ROLLUP_UPSERT.format(
-                        source="(SELECT * FROM calls WHERE start_time >= date_trunc('minute', $1::TIMESTAMPTZ))", sign=1
-                    ),
-                    [start],
-                )
+                for table, bucket, sql in ROLLUPS:
+                    con.execute(f"DELETE FROM {table} WHERE {bucket} >= date_trunc('{bucket}', ?::TIMESTAMPTZ)", [start])
+                    source = f"(SELECT * FROM calls WHERE start_time >= date_trunc('{bucket}', $1::TIMESTAMPTZ))"
+                    con.execute(sql.format(source=source, sign=1), [start])
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -355,7 +295,8 @@ class Store:
         with self._write_lock:
             self._check_open()
             row = self._con.execute(f"DELETE FROM {CALLS_TABLE} WHERE start_time < ?", [cutoff]).fetchone()
-            self._con.execute("DELETE FROM calls_minute WHERE minute < date_trunc('minute', ?::TIMESTAMPTZ)", [cutoff])
+            for table, bucket, _sql in ROLLUPS:
+                self._con.execute(f"DELETE FROM {table} WHERE {bucket} < date_trunc('{bucket}', ?::TIMESTAMPTZ)", [cutoff])
             return int(row[0]) if row else 0
 
     def replace_costs(self, costs: pa.Table) -> None:

@@ -22,6 +22,7 @@ PREFIX_HASH = "claudescope.cache.prefix_hash"
 PREFIX_TOKENS = "claudescope.cache.prefix_tokens"
 RATELIMIT = "claudescope.ratelimit."
 HEADROOM_WINDOW = timedelta(hours=24)
+ALL_MODELS = "(all models)"
 DIMENSIONS = {
     "model": MODEL,
     "feature": "coalesce(feature, '(none)')",
@@ -182,20 +183,23 @@ def prefix_reuse(client: QueryClient, f: Filters, limit: int = 200) -> pd.DataFr
     ``writes_5m`` / ``writes_1h`` count the sends that a 5-minute / 1-hour cache would have had
     to (re)write, i.e. the first send and every send after a gap longer than the TTL.
     """
-    sql = f"""WITH p AS (
-            SELECT {_attr(PREFIX_HASH)} AS prefix_hash, TRY_CAST({_attr(PREFIX_TOKENS)} AS BIGINT) AS prefix_tokens,
+    # contains() is a cheap prefilter before the JSON parse; each key is extracted once per row.
+    sql = f"""WITH raw AS (
+            SELECT {_attr(PREFIX_HASH)} AS prefix_hash, {_attr(PREFIX_TOKENS)} AS prefix_tokens,
                 {MODEL} AS model, coalesce(feature, '(none)') AS feature, start_time,
                 cache_read_tokens, cache_write_5m_tokens + cache_write_1h_tokens AS write_tokens, cost_input_usd
-            FROM calls WHERE {where(f)} AND status = 'ok' AND {_attr(PREFIX_HASH)} IS NOT NULL),
-        g AS (SELECT *, epoch(start_time - lag(start_time) OVER (PARTITION BY prefix_hash ORDER BY start_time)) AS gap_s FROM p)
+            FROM calls WHERE {where(f)} AND status = 'ok' AND contains(attributes::VARCHAR, {_lit(PREFIX_HASH)})),
+        g AS (SELECT *, epoch(start_time - lag(start_time) OVER (PARTITION BY prefix_hash ORDER BY start_time)) AS gap_s
+            FROM raw WHERE prefix_hash IS NOT NULL)
         SELECT prefix_hash, any_value(model) AS model, any_value(feature) AS feature,
-            max(prefix_tokens) AS prefix_tokens, count(*) AS calls,
+            max(TRY_CAST(prefix_tokens AS BIGINT)) AS prefix_tokens, count(*) AS calls,
             count(*) FILTER (WHERE cache_read_tokens > 0) AS cache_hits,
             count(*) FILTER (WHERE write_tokens > 0) AS cache_writes,
             count(*) FILTER (WHERE gap_s IS NULL OR gap_s > 300) AS writes_5m,
             count(*) FILTER (WHERE gap_s IS NULL OR gap_s > 3600) AS writes_1h,
             sum(cost_input_usd) AS cost_input_usd
-        FROM g GROUP BY 1 HAVING count(*) > 1 ORDER BY max(prefix_tokens) * count(*) DESC LIMIT {int(limit)}"""
+        FROM g GROUP BY 1 HAVING count(*) > 1
+        ORDER BY max(TRY_CAST(prefix_tokens AS BIGINT)) * count(*) DESC LIMIT {int(limit)}"""
     return to_frame(client.query(sql), merge="concat")
 
 
@@ -211,11 +215,13 @@ def latency_over_time(client: QueryClient, f: Filters) -> pd.DataFrame:
 
 
 def latency_by_model(client: QueryClient, f: Filters) -> pd.DataFrame:
-    """Latency percentiles, error and retry counts per model over the whole range."""
-    sql = f"""SELECT model, calls, errors, retries, {_PERCENTILE_COLUMNS} FROM (
+    """Latency percentiles, error and retry counts per model, plus an ``(all models)`` row: the
+    page's headline percentiles come from the same scan."""
+    sql = f"""SELECT coalesce(model, {_lit(ALL_MODELS)}) AS model, calls, errors, retries, {_PERCENTILE_COLUMNS} FROM (
         SELECT {MODEL} AS model, count(*) AS calls, count(*) FILTER (WHERE status = 'error') AS errors,
         coalesce(sum(retries), 0) AS retries, {_PERCENTILE_LISTS}
-        FROM calls WHERE {where(f)} AND operation <> 'count_tokens' GROUP BY 1) ORDER BY calls DESC"""
+        FROM calls WHERE {where(f)} AND operation <> 'count_tokens' GROUP BY GROUPING SETS ((1), ()))
+        ORDER BY calls DESC"""
     return to_frame(client.query(sql), merge="concat")
 
 
@@ -331,9 +337,13 @@ def usage_for_repricing(client: QueryClient, f: Filters) -> pd.DataFrame:
     """Token sums per model, feature and billing facts: enough to reprice the history exactly."""
     sql = f"""SELECT {MODEL} AS model, coalesce(feature, '(none)') AS feature,
         coalesce(service_tier, 'standard') AS service_tier, coalesce(inference_geo, '') AS inference_geo,
-        coalesce(speed, '') AS speed, coalesce(sum(web_search_requests), 0) AS web_search_requests,
-        {_TOKEN_SUMS} FROM calls WHERE {where(f)} AND status = 'ok' AND operation <> 'count_tokens'
-        GROUP BY 1, 2, 3, 4, 5"""
+        coalesce(speed, '') AS speed, count(*) AS calls,
+        coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(cache_read_tokens), 0) AS cache_read_tokens,
+        coalesce(sum(cache_write_5m_tokens), 0) AS cache_write_5m_tokens,
+        coalesce(sum(cache_write_1h_tokens), 0) AS cache_write_1h_tokens,
+        coalesce(sum(output_tokens), 0) AS output_tokens, coalesce(sum(web_search_requests), 0) AS web_search_requests,
+        sum(cost_usd) AS cost_usd, sum(cost_other_usd) AS cost_other_usd
+        FROM calls WHERE {where(f)} AND status = 'ok' AND operation <> 'count_tokens' GROUP BY 1, 2, 3, 4, 5"""
     return to_frame(client.query(sql), keys=["model", "feature", "service_tier", "inference_geo", "speed"])
 
 
@@ -350,7 +360,7 @@ def alert_history(client: QueryClient, f: Filters, limit: int = 500) -> pd.DataF
 def firing_alerts(client: QueryClient) -> pd.DataFrame:
     """Rules whose latest event is ``firing``: what is wrong right now."""
     sql = """SELECT rule, severity, summary, time AS since FROM (
-            SELECT *, row_number() OVER (PARTITION BY rule ORDER BY time DESC) AS n FROM alert_events)
+            SELECT *, row_number() OVER (PARTITION BY coalesce(alert_key, rule) ORDER BY time DESC) AS n FROM alert_events)
         WHERE n = 1 AND state = 'firing' ORDER BY time DESC"""
     return to_frame(client.query(sql), merge="concat").drop(columns="shard", errors="ignore")
 

@@ -25,6 +25,12 @@ Retries stay inside the one span: ``http.request.resend_count`` plus one
 construction (``anthropic.Middleware``, the SDK's public per-attempt hook). Clients built
 before ``instrument()`` still get their spans, without per-attempt events.
 
+Streams keep their identity (the SDK's own ``Stream`` / ``MessageStream`` objects are returned);
+the span ends exactly once, when the stream is read to the end, fails, is closed, or is
+dropped and garbage-collected (``claudescope.stream.end``); a stream cut before
+``message_delta`` is marked ``claudescope.usage.incomplete``. A ``with_streaming_response``
+answer ends its span when the app calls ``parse()`` (or, unparsed, when it is dropped).
+
 Privacy: message content is recorded only when ``capture_content=True`` or
 OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT asks for it; request headers (API keys,
 ``authorization``) are never read into spans. Instrumentation faults are swallowed (logged at

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import wrapt
@@ -27,6 +28,15 @@ from ._call import CURRENT_CALL, Call, Runtime
 from ._safety import guard
 
 
+@dataclass(frozen=True)
+class _Kinds:
+    """The SDK classes results are sorted by (resolved at install, never at import)."""
+
+    streams: tuple[type, ...] = ()
+    decoders: tuple[type, ...] = ()
+    raw_responses: tuple[type, ...] = ()
+
+
 class Patches:
     """Installs and removes every wrapper for one Runtime."""
 
@@ -35,11 +45,15 @@ class Patches:
         self.applied: list[tuple[Any, str]] = []
         # Raw responses whose body the app has not parsed yet -> their open Call.
         self.pending: weakref.WeakKeyDictionary[Any, Call] = weakref.WeakKeyDictionary()
+        self.kinds = _Kinds()
 
     def install(self) -> None:
         """Patch the SDK (imported here, never at module import)."""
         from anthropic import _base_client, _response, _streaming
+        from anthropic._decoders import jsonl
 
+        self.kinds = _Kinds((_streaming.Stream, _streaming.AsyncStream), (jsonl.JSONLDecoder, jsonl.AsyncJSONLDecoder),
+                            (_response.BaseAPIResponse,))
         attempts = middleware_class()
         self._wrap(_base_client.SyncAPIClient, "request", self._sync_request)
         self._wrap(_base_client.AsyncAPIClient, "request", self._async_request)
@@ -72,7 +86,7 @@ class Patches:
             _failed(call, exc)
             raise
         _leave(tokens)
-        _returned(call, result, False, self.pending)
+        _returned(call, result, False, self)
         return result
 
     async def _async_request(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -87,17 +101,17 @@ class Patches:
             _failed(call, exc)
             raise
         _leave(tokens)
-        _returned(call, result, True, self.pending)
+        _returned(call, result, True, self)
         return result
 
     def _sync_parse(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         result = wrapped(*args, **kwargs)
-        _parsed(self.pending, instance, result, False)
+        _parsed(self, instance, result, False)
         return result
 
     async def _async_parse(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         result = await wrapped(*args, **kwargs)
-        _parsed(self.pending, instance, result, True)
+        _parsed(self, instance, result, True)
         return result
 
 
@@ -128,16 +142,16 @@ def _failed(call: Call, exc: BaseException) -> None:
 
 
 @guard()
-def _returned(call: Call, result: Any, is_async: bool, pending: weakref.WeakKeyDictionary[Any, Call]) -> None:
-    cls_names = {c.__name__ for c in type(result).__mro__}
-    if cls_names & {"Stream", "AsyncStream"}:
+def _returned(call: Call, result: Any, is_async: bool, patches: Patches) -> None:
+    kinds = patches.kinds
+    if isinstance(result, kinds.streams):
         if _stream.attach(result, call, is_async):
             return
-    elif cls_names & {"JSONLDecoder", "AsyncJSONLDecoder"}:
+    elif isinstance(result, kinds.decoders):
         _batch.attach(result, call, is_async)
-    elif cls_names & {"BaseAPIResponse"}:
+    elif isinstance(result, kinds.raw_responses):
         if not _raw_response(call, result):
-            pending[result] = call
+            patches.pending[result] = call
             weakref.finalize(result, _abandoned, call)
             return
     else:
@@ -167,13 +181,12 @@ def _raw_response(call: Call, response: Any) -> bool:
 
 
 @guard()
-def _parsed(pending: weakref.WeakKeyDictionary[Any, Call], response: Any, value: Any, is_async: bool) -> None:
+def _parsed(patches: Patches, response: Any, value: Any, is_async: bool) -> None:
     """The app parsed a raw response we were waiting on: finish from the parsed value."""
-    call = pending.pop(response, None)
+    call = patches.pending.pop(response, None)
     if call is None or call.finished:
         return
-    cls_names = {c.__name__ for c in type(value).__mro__}
-    if cls_names & {"Stream", "AsyncStream"} and _stream.attach(value, call, is_async):
+    if isinstance(value, patches.kinds.streams) and _stream.attach(value, call, is_async):
         return
     call.result(value)
     call.finish()

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import streamlit as st
 
-from claudescope.dashboard import budget, charts, queries, savings, view
+from claudescope.dashboard import advice, budget, charts, queries, savings, view
 from claudescope.dashboard import formatting as fmt
 from claudescope.dashboard.context import current
 from claudescope.dashboard.filters import Filters
@@ -70,6 +70,20 @@ def _against(spent: Decimal, limit: Decimal | None) -> str | None:
     return None if part is None else f"{fmt.pct(part, 0)} of {fmt.money(limit)} budget"
 
 
+def what_to_change(f: Filters) -> None:
+    """A few concrete suggestions, each linking to the page with the detail."""
+    found = advice.suggestions(view.load(queries.cost_by, f, "feature"), view.load(queries.stop_reasons, f))
+    if not found:
+        return
+    st.subheader("What to change")
+    for suggestion in found:
+        left, right = st.columns([5, 1], vertical_alignment="center")
+        left.markdown(suggestion.text)
+        right.page_link(suggestion.page, label="Details", icon=":material/arrow_forward:")
+    st.page_link("views/advisor.py", label="Reprice this history on another model or the Batch API",
+                 icon=":material/savings:")
+
+
 def top_and_alerts(f: Filters) -> None:
     """Top features by cost, next to the alerts firing now."""
     left, right = st.columns([3, 2])
@@ -99,6 +113,7 @@ def body() -> None:
     f = view.page_filters()
     if totals_row(f):
         budget_row(f)
+        what_to_change(f)
         top_and_alerts(f)
 
 

@@ -224,3 +224,19 @@ def test_unknown_budget_timezone_is_a_config_error(alert_store: Any) -> None:
     with pytest.raises(ConfigError) as info:
         make_engine(alert_store, builtins=True, daily="5", timezone="Mars/Olympus_Mons")
     assert info.value.key == "budget.timezone"
+
+
+def test_cli_alerts_test_command(tmp_path: Path, smtp_sink: SmtpSink, webhook_sink: WebhookSink) -> None:
+    import subprocess
+    import sys
+
+    config = tmp_path / "claudescope.toml"
+    config.write_text(f'[notify]\nurls = ["{smtp_sink.url}", "ops={webhook_sink.url}"]\n')
+    done = subprocess.run([sys.executable, "-m", "claudescope", "alerts", "test", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "(tags: ops)" in done.stdout and len(smtp_sink.messages()) == 1 and len(webhook_sink.messages()) == 1
+    config.write_text('[notify]\nurls = ["nosuchscheme://x"]\n')
+    done = subprocess.run([sys.executable, "-m", "claudescope", "alerts", "test", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 2 and "notify.urls[0]" in done.stdout + done.stderr

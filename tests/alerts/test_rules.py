@@ -74,6 +74,11 @@ def _config(*rules: RuleConfig, **budget: Decimal) -> Config:
     (RuleConfig(name="x", kind="budget"), "alerts.rules[0].budget_usd"),
     (RuleConfig(name="x", kind="latency_p95", params={"group_by": "prompt"}), "alerts.rules[0].group_by"),
     (RuleConfig(name="x", kind="stop_reason_rate"), "alerts.rules[0].stop_reason"),
+    (RuleConfig(name="x", kind="max_tokens_rate", threshold=5.0), "alerts.rules[0].threshold"),
+    (RuleConfig(name="x", kind="latency_p95", threshold=-1.0), "alerts.rules[0].threshold"),
+    (RuleConfig(name="x", kind="budget", params={"budget_usd": 5, "levels": [0.5, "lots"]}), "alerts.rules[0].levels"),
+    (RuleConfig(name="x", kind="burn_rate", params={"budget_usd": 5, "windows": ["1h", "soon"]}), "alerts.rules[0].windows"),
+    (RuleConfig(name="x", kind="cost_anomaly", params={"group_by": ["feature"]}), "alerts.rules[0].group_by"),
 ])
 def test_bad_rule_names_the_key_and_file(rule: RuleConfig, key: str) -> None:
     with pytest.raises(ConfigError) as info:

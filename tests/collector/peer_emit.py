@@ -51,7 +51,7 @@ def main(producer: str, url: str, out: str) -> None:
         cs.instrument()
     client.messages.create(
         model="claude-sonnet-4-5", max_tokens=300, messages=[{"role": "user", "content": "hello"}],
-        extra_headers={"x-fake-usage": USAGE},
+        extra_headers={"x-fake-usage": USAGE, "x-fake-stop": "max_tokens"},
     )
     provider.force_flush()
     Path(out).write_bytes(encode_spans(exporter.get_finished_spans()).SerializeToString())

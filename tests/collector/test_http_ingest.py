@@ -162,3 +162,23 @@ def test_failed_call_and_count_tokens_cost_zero(inproc) -> None:
     assert rows["chaterror"]["cost_usd"] == "0E-9" or rows["chaterror"]["cost_usd"] in ("0.000000000", "0")
     assert rows["chaterror"]["error_type"] == "rate_limit_error"
     assert rows["count_tokensok"]["cost_usd"] in ("0E-9", "0.000000000", "0")
+
+
+def test_queue_full_is_429_with_retry_after(inproc_factory) -> None:
+    import threading
+    import time
+
+    from claudescope.config import Limits
+
+    slow = inproc_factory(limits=Limits(max_queue_spans=5, commit_interval_ms=1500))
+    first: list[int] = []
+    t = threading.Thread(target=lambda: first.append(post_spans(slow.url, [call_span() for _ in range(4)]).status_code))
+    t.start()
+    deadline = time.monotonic() + 10
+    while slow.c.writer.queue_depth == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the first request's rows wait in the queue for the slow group commit
+    r = post_spans(slow.url, [call_span() for _ in range(4)])
+    t.join()
+    assert r.status_code == 429 and r.headers["Retry-After"]
+    assert first == [200]
+    assert slow.count() == 4

@@ -127,3 +127,12 @@ def test_rollup_matches_calls_after_ingest_supersede_and_reprice(inproc) -> None
     reprice_store(inproc.c.store, prices, None)
     unknown = inproc.query("SELECT sum(cost_usd)::DECIMAL(18,9) AS usd, sum(unpriced_calls)::BIGINT AS u FROM calls_minute WHERE model = 'claude-unknown'")[0]
     assert unknown["u"] == 0 and unknown["usd"] == "0.000480000"
+
+
+def test_hour_rollup_agrees_with_minute_rollup(inproc) -> None:
+    from tests.fixtures_collector import call_span, post_spans
+
+    assert post_spans(inproc.url, [call_span(feature=f"f{i % 2}", user_id=f"u{i}") for i in range(10)]).status_code == 200
+    minute = inproc.query("SELECT model, feature, sum(calls)::BIGINT AS n, sum(cost_usd)::DECIMAL(18,9) AS usd FROM calls_minute GROUP BY ALL ORDER BY ALL")
+    hour = inproc.query("SELECT model, feature, sum(calls)::BIGINT AS n, sum(cost_usd)::DECIMAL(18,9) AS usd FROM calls_hour GROUP BY ALL ORDER BY ALL")
+    assert minute == hour and sum(r["n"] for r in hour) == 10

@@ -47,6 +47,16 @@ def test_plan_is_deterministic_and_shaped_like_a_day() -> None:
     assert plan.batch is not None and plan.batch.at.hour == 2
 
 
+@pytest.mark.parametrize("end_hm", [(9, 10), (9, 0), (8, 59), (23, 0)])
+def test_every_day_has_its_morning_burst(end_hm: tuple[int, int]) -> None:
+    end = END.replace(hour=end_hm[0], minute=end_hm[1])
+    plan = plan_day(600, seed=1, end=end)
+    rate_limited = [c for c in plan.calls if c.script and "429" in c.script]  # 429s happen only in the burst
+    assert len(rate_limited) >= 5
+    assert max(c.at for c in rate_limited) - min(c.at for c in rate_limited) <= timedelta(minutes=30)
+    assert all(plan.start <= c.at <= end for c in plan.calls)
+
+
 def test_request_params_cache_the_shared_prefix() -> None:
     plan = plan_day(400, seed=3, end=END)
     chats = [c for c in plan.calls if c.feature == "support_chat" and c.prompt_version == "v1"][:2]
@@ -203,3 +213,27 @@ def test_time_shift_moves_and_stretches_only_what_it_should() -> None:
     unstretched = by_name["batch_create"]
     assert unstretched.start_time == sim_ns and (unstretched.end_time - unstretched.start_time) / 1e9 < 1.0
     assert by_name["chat n"].start_time > sim_ns + 3600 * 10**9  # no simulated time: left alone
+
+
+def test_live_mode_code_path_against_the_fake_api(fake_api: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # --live uses the SDK's default base URL, which the SDK itself reads from ANTHROPIC_BASE_URL.
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_api)
+    exporter = InMemorySpanExporter()
+    summary = run_demo(endpoint="http://unused", calls=60, seed=2, live_api_key="sk-test", concurrency=4,
+                       console=_quiet(), exporter=exporter)
+    assert summary.mode == "live Anthropic API"
+    assert summary.calls == 60 and summary.batch_results == 0  # no batch: real ones take hours
+    assert summary.retries == 0 and not summary.errors  # no x-fake-* script was sent
+    assert len(exporter.get_finished_spans()) == 60 + 1  # + the pre-flight count_tokens
+
+
+def test_live_mode_fails_fast_without_an_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    from claudescope.asgi_server import free_port
+    from claudescope.demo import DemoError
+
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", f"http://127.0.0.1:{free_port()}")
+    started = time.monotonic()
+    with pytest.raises(DemoError, match="pre-flight"):
+        run_demo(endpoint="http://unused", calls=50, seed=2, live_api_key="sk-test", concurrency=2,
+                 console=_quiet(), exporter=InMemorySpanExporter())
+    assert time.monotonic() - started < 20

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shlex
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +185,88 @@ def test_every_cli_option_is_in_configuration_md() -> None:
     assert not missing, f"docs/configuration.md lacks CLI options {missing}"
 
 
+def _logical_lines(block: str, console: bool) -> Iterator[str]:
+    """Shell lines of a code block, continuation lines and multi-line quotes joined."""
+    pending = ""
+    for raw in block.splitlines():
+        if console and not pending:
+            if not raw.startswith("$ "):
+                continue
+            raw = raw[2:]
+        pending = f"{pending}\n{raw}" if pending else raw
+        if pending.endswith("\\"):
+            pending = pending[:-1]
+            continue
+        try:
+            shlex.split(pending, comments=True)
+        except ValueError:  # an open quote: the command goes on on the next line
+            continue
+        yield pending
+        pending = ""
+
+
+def _documented_invocations() -> list[tuple[str, list[str]]]:
+    """(file, argv after ``claudescope``) of every claudescope command in shell blocks of the docs."""
+    names = set(getattr(typer.main.get_command(app), "commands", {}))
+    found = []
+    for doc in _all_docs():
+        text = doc.read_text(encoding="utf-8")
+        for lang, block in re.findall(r"^```(bash|sh|console)\n(.*?)^```", text, re.S | re.M):
+            for line in _logical_lines(block, console=lang == "console"):
+                line = re.sub(r"\$\([^)]*\)", "x", line)
+                lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+                lexer.whitespace_split = True
+                lexer.commenters = "#"
+                words: list[str] = []
+                for token in [*lexer, ";"]:
+                    if token in (";", "&&", "||", "|", ">", ">>", "&"):
+                        if len(words) > 1 and words[0] == "claudescope" and words[1] in names:
+                            found.append((doc.name, words[1:]))
+                        words = [] if token not in (">", ">>") else ["<redirect>"]
+                    elif words == ["<redirect>"]:
+                        words = ["<file>"]
+                    else:
+                        words.append(token)
+    return found
+
+
+def _parse(argv: list[str]) -> None:
+    """Parse and type-check argv exactly as the CLI would, without running the command."""
+    group = typer.main.get_command(app)
+    with group.make_context("claudescope", list(argv)) as ctx:
+        name, command, rest = group.resolve_command(ctx, list(argv))
+        assert command is not None
+        if hasattr(command, "commands"):
+            _parse_sub(command, name, rest, ctx)
+            return
+        with command.make_context(name, rest, parent=ctx) as sub:
+            assert sub.allow_extra_args or not sub.args, f"unexpected arguments {sub.args}"
+
+
+def _parse_sub(group: Any, name: str | None, rest: list[str], parent: Any) -> None:
+    with group.make_context(name, list(rest), parent=parent) as ctx:
+        sub_name, command, sub_rest = group.resolve_command(ctx, list(rest))
+        with command.make_context(sub_name, sub_rest, parent=ctx):
+            pass
+
+
+def test_documented_command_lines_parse_with_the_real_cli() -> None:
+    invocations = _documented_invocations()
+    assert {argv[0] for _, argv in invocations} >= {"up", "status", "stop", "sql", "run", "export", "collector"}
+    bad = []
+    for doc, argv in invocations:
+        try:
+            _parse(argv)
+        except Exception as exc:  # click's UsageError and friends
+            bad.append(f"{doc}: claudescope {shlex.join(argv)} -> {type(exc).__name__}: {exc}")
+    assert not bad, "\n".join(bad)
+
+
+def test_command_line_check_rejects_a_bad_option() -> None:
+    with pytest.raises(Exception, match="No such option"):
+        _parse(["sql", "--fromat", "csv", "SELECT 1"])
+
+
 # --- links -----------------------------------------------------------------------------
 def _slug(heading: str) -> str:
     """GitHub's anchor for a heading."""
@@ -310,6 +396,39 @@ def test_sql_recipe_runs_against_known_data(loaded_collector: RunningCollector, 
         assert rows, f"recipe {heading!r} returned no rows on known data"
     if check is not None:
         assert check(rows), f"recipe {heading!r} answered {rows}"
+
+
+def test_documented_claudescope_sql_commands_run(loaded_collector: RunningCollector) -> None:
+    """Every ``claudescope sql "..."`` shown in the docs runs, or is refused where the docs say so."""
+    shown = [(doc, argv[-1]) for doc, argv in _documented_invocations() if argv[0] == "sql"]
+    assert len(shown) >= 5
+    for doc, sql in shown:
+        r = httpx.post(loaded_collector.url + "/api/v1/query", json={"sql": sql}, timeout=30)
+        if sql.lstrip().upper().startswith(("SELECT", "WITH")):
+            assert r.status_code == 200 and r.json()["rows"], f"{doc}: {sql!r} -> {r.status_code} {r.text}"
+        else:  # security.md shows a write being refused
+            assert r.status_code == 400 and "only SELECT" in r.json()["error"], f"{doc}: {sql!r} was not refused"
+
+
+def test_python_examples_in_sql_recipes_run(
+    loaded_collector: RunningCollector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The DuckDB-on-Parquet and the pandas-over-Arrow examples, run as written."""
+    duckdb_block, pandas_block = _blocks(_text("sql-recipes.md"), "python")
+    export = subprocess.run(
+        [sys.executable, "-m", "claudescope", "export", "--parquet", str(tmp_path / "export"), "--api", loaded_collector.url],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert export.returncode == 0, export.stdout + export.stderr
+    monkeypatch.chdir(tmp_path)
+    scope: dict[str, Any] = {}
+    exec(compile(duckdb_block, "sql-recipes.md:duckdb", "exec"), scope)
+    assert scope["con"].execute("SELECT count(*) FROM calls").fetchall() == [(6,)]
+    scope = {}
+    exec(compile(pandas_block.replace("http://127.0.0.1:4318", loaded_collector.url), "sql-recipes.md:pandas", "exec"), scope)
+    frame = scope["df"].set_index("feature")
+    assert frame.loc["support_chat", "calls"] == 3
+    assert frame.loc["support_chat", "usd"] == Decimal("0.001890000")  # exact, not a float
 
 
 # --- secrets never reach a log ---------------------------------------------------------

@@ -120,10 +120,8 @@ def test_script_retries_visible_in_retries_taken(anthropic_client: anthropic.Ant
 
 
 def test_script_last_item_repeats_and_errors_map(anthropic_client: anthropic.Anthropic) -> None:
-    started = time.monotonic()
     with pytest.raises(anthropic.RateLimitError) as info:
         _create(anthropic_client, extra_headers={"x-fake-script": "429"})
-    assert time.monotonic() - started < 2  # retry-after 0.05 s, not the SDK's 0.5 s backoff
     body = info.value.body
     assert body["type"] == "error" and body["error"]["type"] == "rate_limit_error"
     assert info.value.request_id and info.value.request_id.startswith("req_")

@@ -73,6 +73,13 @@ def test_overview_shows_known_totals_budget_and_top_features(loaded, monkeypatch
     assert features["feature"].tolist()[:4] == ["agent", "support_chat", "summarize", "classify"]
     assert features["spend"].tolist()[:4] == ["$0.83", "$0.50", "$0.27", "$0.16"]
     assert any("1 calls used a model with no known price" in w.value for w in at.warning)
+    advice = [m.value for m in at.markdown if "uncached input" in m.value or "stops at max_tokens" in m.value]
+    assert advice == [
+        "**agent** pays $0.20 for uncached input with a 0.0% cache hit rate: cache its stable prefix (system prompt, tools).",
+        "**classify** pays $0.15 for uncached input with a 0.0% cache hit rate: cache its stable prefix (system prompt, tools).",
+        "**support_chat** stops at max_tokens in 33.3% of calls: answers are cut off; raise max_tokens or shorten the expected output.",
+        "**classify** stops at max_tokens in 25.0% of calls: answers are cut off; raise max_tokens or shorten the expected output.",
+    ]
 
 
 def test_url_filters_are_honoured_and_written_back(loaded, monkeypatch) -> None:
@@ -237,3 +244,10 @@ def test_login_is_required_when_oidc_is_configured(loaded, monkeypatch) -> None:
     at.user = {"is_logged_in": True, "email": "a@example.com"}
     at.run()
     assert metrics(at)["Calls"] == "12"
+
+
+def test_a_bad_shared_link_falls_back_to_defaults_with_a_warning(loaded, monkeypatch) -> None:
+    collector, _ = loaded
+    at = open_app(monkeypatch, collector.url, params={"range": "forever"})
+    assert any("range='forever'" in w.value for w in at.warning)
+    assert metrics(at)["Calls"] == "12"  # the default 7 days

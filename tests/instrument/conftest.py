@@ -57,6 +57,7 @@ def make_otel() -> Otel:
 def otel() -> Iterator[Otel]:
     """claudescope instrumented with in-memory span and metric capture; removed afterwards."""
     o = make_otel()
+    cs.uninstrument()  # in case another test leaked an instrumented state (instrument() is idempotent)
     cs.instrument(tracer_provider=o.tracer_provider, meter_provider=MeterProvider(metric_readers=[o.reader]))
     try:
         yield o

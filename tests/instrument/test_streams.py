@@ -154,3 +154,17 @@ def test_stream_request_retried_then_streamed(otel: Otel, client: anthropic.Anth
     span = _full(otel)
     assert span.attributes[sc.HTTP_REQUEST_RESEND_COUNT] == 1
     assert [e.attributes[sc.CS_ATTEMPT_STATUS] for e in span.events] == [529, 200]
+
+
+def test_async_early_exit_from_stream_helper(otel: Otel, aclient: anthropic.AsyncAnthropic) -> None:
+    async def go() -> None:
+        async with aclient:
+            async with aclient.messages.stream(model=MODEL, max_tokens=100, messages=HELLO, extra_headers=USAGE) as stream:
+                async for _ in stream:
+                    break
+
+    asyncio.run(go())
+    span = otel.one()
+    assert span.attributes[sc.CS_STREAM_END] == "closed"
+    assert span.attributes[sc.CS_USAGE_INCOMPLETE] is True
+    assert span.attributes[sc.GEN_AI_RESPONSE_ID].startswith("msg_")
