@@ -11,7 +11,8 @@ BatchSpanProcessor whose exporter drops them.
     python bench/bench_instrument.py [--calls 200] [--rounds 25] [--events 400]
 
 Scenarios: bare SDK (its tracing off); the SDK's built-in tracing; claudescope (SDK tracing
-off, the default; global no-op meter); claudescope with a real SDK MeterProvider; OpenLLMetry (opentelemetry-instrumentation-anthropic), if installed.
+off, the default; global no-op meter); claudescope with a real SDK MeterProvider; "otel_floor",
+one empty span around each request (what any span-emitting instrumentation pays); OpenLLMetry (opentelemetry-instrumentation-anthropic), if installed.
 Targets: claudescope <= 50 us per non-streaming call and below the peers; <= 2 us per event.
 """
 
@@ -89,6 +90,24 @@ def _cpu_per(fn: Callable[[], Any], n: int) -> float:
     return (time.process_time() - began) / n
 
 
+def _floor(provider: TracerProvider) -> tuple[Callable[[], None], Callable[[], None]]:
+    """The floor any span-emitting instrumentation pays: one empty span around request()."""
+    import wrapt
+    from anthropic import _base_client
+    from opentelemetry.instrumentation.utils import unwrap
+
+    tracer = provider.get_tracer("floor")
+
+    def empty_span(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        with tracer.start_as_current_span("chat"):
+            return wrapped(*args, **kwargs)
+
+    def setup() -> None:
+        wrapt.wrap_function_wrapper(_base_client.SyncAPIClient, "request", empty_span)
+
+    return setup, lambda: unwrap(_base_client.SyncAPIClient, "request")
+
+
 def _scenarios(provider: TracerProvider, events: int) -> dict[str, tuple[anthropic.Anthropic, Any, Any]]:
     """name -> (client, setup, teardown)."""
     noop = lambda: None  # noqa: E731
@@ -105,6 +124,7 @@ def _scenarios(provider: TracerProvider, events: int) -> dict[str, tuple[anthrop
     meters = MeterProvider(metric_readers=[InMemoryMetricReader()])
     found["cs+metrics"] = (instrumented, lambda: cs.instrument(tracer_provider=provider, meter_provider=meters),
                            cs.uninstrument)
+    found["otel_floor"] = (bare, *_floor(provider))
     try:
         from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor
     except ImportError:

@@ -74,7 +74,11 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, Decimal):
-        return str(value)
+        # HUGEINT (e.g. sum of a BIGINT column) arrives as a scale-0 decimal: it is an integer.
+        if value.as_tuple().exponent == 0:
+            return int(value)
+        # Fixed-point text keeps DECIMAL(18,9) exact and readable ("0.000000000", not "0E-9").
+        return format(value, "f")
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)

@@ -98,7 +98,10 @@ class Store:
 
     # --- lifecycle -----------------------------------------------------------------
     @classmethod
-    def open(cls, path: Path, *, read_only: bool = False, migrations_dir: Path | None = None, threads: int | None = None) -> Store:
+    def open(
+        cls, path: Path, *, read_only: bool = False, migrations_dir: Path | None = None,
+        threads: int | None = None, memory_limit: str | None = "1GB",
+    ) -> Store:
         """Open (creating if needed) the store at ``path`` and bring its schema up to date.
 
         Raises:
@@ -113,6 +116,10 @@ class Store:
         config: dict[str, Any] = {}
         if threads:
             config["threads"] = threads
+        if memory_limit:
+            # Bounds DuckDB's buffer pool (the key index included), so the collector's RSS stays
+            # bounded as the store grows; large sorts spill to the store's temp directory.
+            config["memory_limit"] = memory_limit
         try:
             con = duckdb.connect(str(path), read_only=read_only, config=config)
         except duckdb.IOException as exc:

@@ -11,7 +11,6 @@ process, never the text.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,15 +50,40 @@ def prefix_attributes(body: Any) -> dict[str, Any]:
         parts = base
     if not parts:
         return {}
-    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    hasher = hashlib.sha256()
+    chars = _feed(hasher, parts)
     attrs: dict[str, Any] = {
-        sc.CS_PREFIX_HASH: hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32],
-        sc.CS_PREFIX_TOKENS: max(1, len(canonical) // _CHARS_PER_TOKEN),
+        sc.CS_PREFIX_HASH: hasher.hexdigest()[:32],
+        sc.CS_PREFIX_TOKENS: max(1, chars // _CHARS_PER_TOKEN),
         sc.CS_PREFIX_HAS_BREAKPOINT: found,
     }
     if found and last_ttl:
         attrs[sc.CS_CACHE_TTL] = last_ttl
     return attrs
+
+
+def _feed(hasher: Any, value: Any) -> int:
+    """Hash a canonical, unambiguous encoding of value (dict keys sorted; every item tagged and
+    length-prefixed) without building a JSON string: several times faster on long prompts.
+    Returns the number of characters of text seen, for the size estimate."""
+    if isinstance(value, str):
+        data = value.encode("utf-8", "surrogatepass")
+        hasher.update(b"s%d:" % len(data))
+        hasher.update(data)
+        return len(value)
+    if isinstance(value, Mapping):
+        hasher.update(b"{%d:" % len(value))
+        total = 0
+        for key in sorted(value, key=str):
+            total += _feed(hasher, str(key)) + _feed(hasher, value[key])
+        return total
+    if isinstance(value, (list, tuple)):
+        hasher.update(b"[%d:" % len(value))
+        return sum(_feed(hasher, item) for item in value)
+    text = repr(value) if value is None or isinstance(value, (bool, int, float)) else str(value)
+    hasher.update(b"v%d:" % len(text))
+    hasher.update(text.encode("utf-8", "surrogatepass"))
+    return len(text)
 
 
 def _ttl(value: Any) -> str:

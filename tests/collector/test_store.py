@@ -136,3 +136,17 @@ def test_hour_rollup_agrees_with_minute_rollup(inproc) -> None:
     minute = inproc.query("SELECT model, feature, sum(calls)::BIGINT AS n, sum(cost_usd)::DECIMAL(18,9) AS usd FROM calls_minute GROUP BY ALL ORDER BY ALL")
     hour = inproc.query("SELECT model, feature, sum(calls)::BIGINT AS n, sum(cost_usd)::DECIMAL(18,9) AS usd FROM calls_hour GROUP BY ALL ORDER BY ALL")
     assert minute == hour and sum(r["n"] for r in hour) == 10
+
+
+def test_retention_drops_old_calls_and_their_rollups(inproc) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tests.fixtures_collector import call_span, post_spans
+
+    old = datetime.now(UTC) - timedelta(days=40)
+    assert post_spans(inproc.url, [call_span(start=old), call_span(start=old), call_span()]).status_code == 200
+    removed = inproc.c.store.delete_older_than(datetime.now(UTC) - timedelta(days=30))
+    assert removed == 2
+    assert inproc.count() == 1
+    assert inproc.query("SELECT sum(calls)::BIGINT AS n FROM calls_hour")[0]["n"] == 1
+    assert inproc.query("SELECT sum(calls)::BIGINT AS n FROM calls_minute")[0]["n"] == 1
