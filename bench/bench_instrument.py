@@ -4,8 +4,9 @@ All scenarios share one interpreter and one in-process transport (``httpx2.MockT
 answering a prebuilt Message or SSE body), so only instrumentation overhead differs. They are
 interleaved round by round (instrument, measure, uninstrument), and each scenario's cost is
 the median over rounds of (scenario - bare SDK in the same round): paired differences cancel
-the drift of a shared, loaded machine. Times are process CPU time (all threads, so the span
-processor's background work counts). Spans go to a real SDK TracerProvider with a
+the drift of a shared, loaded machine; the scenario order rotates every round. Times are CPU
+time, both for the whole process (all threads, so the span processor's background work
+counts) and for the calling thread alone; the load average is printed with the results. Spans go to a real SDK TracerProvider with a
 BatchSpanProcessor whose exporter drops them.
 
     python bench/bench_instrument.py [--calls 200] [--rounds 25] [--events 400]
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 import warnings
@@ -83,11 +85,13 @@ def _client(events: int, **kwargs: Any) -> anthropic.Anthropic:
                                http_client=anthropic.DefaultHttpxClient(transport=transport), **kwargs)
 
 
-def _cpu_per(fn: Callable[[], Any], n: int) -> float:
-    began = time.process_time()
+def _cpu_per(fn: Callable[[], Any], n: int) -> tuple[float, float]:
+    """(process CPU, calling-thread CPU) seconds per call: the first includes the span
+    processor's export thread, the second is what the calling thread itself paid."""
+    began, began_thread = time.process_time(), time.thread_time()
     for _ in range(n):
         fn()
-    return (time.process_time() - began) / n
+    return (time.process_time() - began) / n, (time.thread_time() - began_thread) / n
 
 
 def _floor(provider: TracerProvider) -> tuple[Callable[[], None], Callable[[], None]]:
@@ -146,33 +150,50 @@ def main() -> int:
     provider.add_span_processor(BatchSpanProcessor(_Drop(), max_queue_size=200_000))
     scenarios = _scenarios(provider, args.events)
     streams = max(10, args.calls // 50)
-    call_s: dict[str, list[float]] = {name: [] for name in scenarios}
-    stream_s: dict[str, list[float]] = {name: [] for name in scenarios}
-    for _ in range(args.rounds):
-        for name, (client, setup, teardown) in scenarios.items():
+    call_s: dict[str, list[tuple[float, float]]] = {name: [] for name in scenarios}
+    stream_s: dict[str, list[tuple[float, float]]] = {name: [] for name in scenarios}
+    load_before = os.getloadavg()
+    began = time.perf_counter()
+    order = list(scenarios)
+    for round_ in range(args.rounds):
+        # Rotate the order each round so that no scenario always runs right after another.
+        shift = round_ % len(order)
+        for name in order[shift:] + order[:shift]:
+            client, setup, teardown = scenarios[name]
             setup()
             try:
                 create = lambda c=client: c.messages.create(**REQUEST)  # noqa: E731
                 drain = lambda c=client: sum(1 for _ in c.messages.create(stream=True, **REQUEST))  # noqa: E731
-                _cpu_per(create, 50)
+                _cpu_per(create, 30)
                 call_s[name].append(_cpu_per(create, args.calls))
                 stream_s[name].append(_cpu_per(drain, streams))
             finally:
                 teardown()
     provider.shutdown()
     _report(call_s, stream_s, args)
+    print(f"wall {time.perf_counter() - began:.0f} s; load average (1/5/15 min) before "
+          f"{'/'.join(f'{x:.2f}' for x in load_before)}, after {'/'.join(f'{x:.2f}' for x in os.getloadavg())} "
+          f"on {os.cpu_count()} CPUs")
     return 0
 
 
-def _report(call_s: dict[str, list[float]], stream_s: dict[str, list[float]], args: argparse.Namespace) -> None:
+def _added(samples: dict[str, list[tuple[float, float]]], name: str, which: int) -> float:
+    """Median over rounds of (scenario - bare SDK in the same round)."""
+    return statistics.median(a[which] - b[which] for a, b in zip(samples[name], samples["bare"]))
+
+
+def _report(call_s: dict[str, list[tuple[float, float]]], stream_s: dict[str, list[tuple[float, float]]],
+            args: argparse.Namespace) -> None:
     print(f"\n{args.calls} calls and {max(10, args.calls // 50)} streams of {args.events} deltas per round, "
-          f"{args.rounds} interleaved rounds; CPU time; added = median of per-round differences to bare")
-    print(f"{'scenario':<14}{'us/call':>10}{'added us/call':>15}{'us/stream':>11}{'added us/event':>16}")
+          f"{args.rounds} interleaved rounds; added = median of per-round differences to bare; "
+          "proc = process CPU (all threads), thread = calling thread's CPU")
+    print(f"{'scenario':<14}{'us/call':>9}{'added/call proc':>17}{'added/call thread':>19}"
+          f"{'added/event proc':>18}{'added/event thread':>20}")
+    events = args.events + 5
     for name in call_s:
-        added = statistics.median(a - b for a, b in zip(call_s[name], call_s["bare"]))
-        added_stream = statistics.median(a - b for a, b in zip(stream_s[name], stream_s["bare"]))
-        print(f"{name:<14}{statistics.median(call_s[name]) * 1e6:>10.1f}{added * 1e6:>15.1f}"
-              f"{statistics.median(stream_s[name]) * 1e6:>11.0f}{added_stream / (args.events + 5) * 1e6:>16.2f}")
+        print(f"{name:<14}{statistics.median(c[0] for c in call_s[name]) * 1e6:>9.1f}"
+              f"{_added(call_s, name, 0) * 1e6:>17.1f}{_added(call_s, name, 1) * 1e6:>19.1f}"
+              f"{_added(stream_s, name, 0) / events * 1e6:>18.2f}{_added(stream_s, name, 1) / events * 1e6:>20.2f}")
 
 
 if __name__ == "__main__":

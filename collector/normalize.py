@@ -16,6 +16,11 @@ from typing import Any
 
 
 from claudescope.collector import aliases as al
+from claudescope.collector.coerce import as_bool as _bool
+from claudescope.collector.coerce import as_count as _count
+from claudescope.collector.coerce import as_int32 as _int32
+from claudescope.collector.coerce import as_num as _num
+from claudescope.collector.coerce import as_str as _str
 from claudescope.collector.store import SPANS_ARROW_SCHEMA
 from claudescope.config import Limits
 from claudescope.pricing import PriceTable, Usage
@@ -49,7 +54,11 @@ for _field_name, _names in _FIELDS.items():
     for _pref, _name in enumerate(_names):
         _ALIAS_POS.setdefault(_name, []).append((_field_name, _pref))
 _CONSUMED = frozenset(_ALIAS_POS)
-_ALIAS_KEYS = _CONSUMED
+# Fields with one alias are a single lookup; the others try their aliases in preference order.
+_SINGLE = tuple((f, names[0]) for f, names in _FIELDS.items() if len(names) == 1)
+_MULTI = tuple((f, names) for f, names in _FIELDS.items() if len(names) > 1)
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+_MAX_KEY_CACHE = 4096  # attribute names come from senders: bound the per-name cache
 
 
 _ROW_ORDER = (
@@ -88,6 +97,8 @@ class Normalizer:
         self._prices = prices
         self._max_value = limits.max_attribute_value_bytes
         self._max_attrs = limits.max_attributes_per_span
+        # attribute name -> its name in the attributes JSON (None: not stored), per content rule
+        self._rest_names: dict[bool, dict[str, str | None]] = {True: {}, False: {}}
 
     def normalize(self, request: Any, *, now: datetime | None = None) -> Batch:
         """Normalise every span of an ``ExportTraceServiceRequest``."""
@@ -119,27 +130,40 @@ class Normalizer:
     def _attributes(self, span: Any, batch: Batch) -> tuple[dict[str, Any], dict[str, Any]]:
         """(every attribute, the alias-table fields picked from them)."""
         items = span.attributes
-        extra: dict[str, Any] = {}
-        if len(items) > self._max_attrs:
-            batch.dropped_attributes += len(items) - self._max_attrs
-            extra[DROPPED_MARK] = len(items) - self._max_attrs
+        count = len(items)
+        dropped = 0
+        if count > self._max_attrs:
+            dropped = count - self._max_attrs
+            batch.dropped_attributes += dropped
             items = items[: self._max_attrs]
-        attrs = {kv.key: _value(kv.value) for kv in items}
-        # Only a span bigger than the value limit can hold an oversize value: skip the scan otherwise.
-        if span.ByteSize() > self._max_value:
+        attrs: dict[str, Any] = {}
+        # Only a string longer than a quarter of the value limit can exceed it in UTF-8 bytes:
+        # note one while flattening instead of scanning (or sizing) the span again.
+        quarter = self._max_value // 4
+        oversize = False
+        for kv in items:
+            value = kv.value
+            kind = value.WhichOneof("value")
+            if kind == "string_value":
+                text = value.string_value
+                if len(text) > quarter:
+                    oversize = True
+                attrs[kv.key] = text
+            elif kind == "int_value":
+                attrs[kv.key] = value.int_value
+            elif kind == "bool_value":
+                attrs[kv.key] = value.bool_value
+            elif kind == "double_value":
+                attrs[kv.key] = value.double_value
+            else:
+                text = attrs[kv.key] = _value(value)
+                if text.__class__ is str and len(text) > quarter:
+                    oversize = True
+        if oversize:
             self._truncate(attrs, batch)
-        attrs.update(extra)
-        picked: dict[str, Any] = {}
-        prefs: dict[str, int] = {}
-        for key in attrs.keys() & _ALIAS_KEYS:
-            value = attrs[key]
-            if value is None:
-                continue
-            for field_name, pref in _ALIAS_POS[key]:
-                if prefs.get(field_name, 99) > pref:
-                    picked[field_name] = value
-                    prefs[field_name] = pref
-        return attrs, picked
+        if dropped:
+            attrs[DROPPED_MARK] = dropped
+        return attrs, _pick(attrs)
 
     def _truncate(self, attrs: dict[str, Any], batch: Batch) -> None:
         limit = self._max_value
@@ -176,12 +200,14 @@ class Normalizer:
             usage.output_tokens, usage.web_search_requests, usage.service_tier, usage.inference_geo, usage.speed,
             _str(p.get("user_id")), _str(p.get("feature")), _str(p.get("prompt_version")),
             *cost, version, _str(p.get("response_id")), _str(p.get("request_id")), source,
-            _rest_json(attrs, source), span.parent_span_id.hex() or None, rank, False, ingested,
+            _rest_json(attrs, source, self._rest_names[source in al.CONTENT_BY_DEFAULT]),
+            span.parent_span_id.hex() or None, rank, False, ingested,
         )
 
     def _cost(self, operation: str, failed: bool, model: str | None, usage: Usage, batch: Batch) -> tuple[tuple[Any, ...], str | None]:
-        if failed or operation == "count_tokens":
-            # Nothing is billed for a failed call or a token count (SPEC §4): zero, not unknown.
+        if failed or operation in _UNBILLED_OPERATIONS:
+            # Nothing is billed for a failed call, a token count or batch bookkeeping (SPEC §4):
+            # zero, not unknown. The batch's results are priced one by one (batch_result).
             parts = (_ZERO,) * 6
             version = self._prices.version
         else:
@@ -195,6 +221,9 @@ class Normalizer:
         return parts, version
 
 
+_UNBILLED_OPERATIONS = frozenset((
+    "count_tokens", "batch_create", "batch_retrieve", "batch_list", "batch_results", "batch_cancel", "batch_delete",
+))
 _SCALAR_KINDS = frozenset(("string_value", "int_value", "double_value", "bool_value"))
 
 
@@ -246,7 +275,7 @@ def _invalid(span: Any) -> str | None:
 
 
 def _usage(p: dict[str, Any], source: str) -> Usage:
-    raw = _raw_usage(p)
+    raw = _raw_usage(p) if "usage_raw" in p else None
     cache_read = _count(raw.get("cache_read_input_tokens")) if raw else _count(p.get("cache_read"))
     write_total = _count(raw.get("cache_creation_input_tokens")) if raw else _count(p.get("cache_write"))
     w5m, w1h = p.get("cache_write_5m"), p.get("cache_write_1h")
@@ -333,67 +362,56 @@ def _error_type(value: Any) -> str | None:
     return al.EXCEPTION_TO_ERROR_TYPE.get(name, name)
 
 
-def _rest_json(attrs: dict[str, Any], source: str) -> str | None:
+def _pick(attrs: dict[str, Any]) -> dict[str, Any]:
+    """Each alias-table field from its most preferred alias present with a value."""
+    get = attrs.get
+    picked = {}
+    for field_name, name in _SINGLE:
+        value = get(name)
+        if value is not None:
+            picked[field_name] = value
+    for field_name, names in _MULTI:
+        for name in names:
+            value = get(name)
+            if value is not None:
+                picked[field_name] = value
+                break
+    return picked
+
+
+def _rest_name(key: str, drop_content: bool) -> str | None:
+    """The name ``key`` is stored under in the attributes JSON, or None when it is not stored."""
+    if key in _CONSUMED:
+        return None
+    lowered = key.lower()
+    if any(marker in lowered for marker in al.SECRET_MARKERS):
+        return None
+    if drop_content and (key in al.CONTENT_KEYS or key.startswith(al.CONTENT_PREFIXES)):
+        return None
+    # SPEC §2: extra attribution keys land in the JSON under their own names.
+    if key.startswith(CS_EXTRA_PREFIX):
+        return key[len(CS_EXTRA_PREFIX):]
+    return key
+
+
+def _rest_json(attrs: dict[str, Any], source: str, names: dict[str, str | None] | None = None) -> str | None:
+    """The attributes not mapped to a column, as JSON (secrets and default-on content dropped).
+
+    ``names`` caches :func:`_rest_name` for this source's content rule (senders repeat names).
+    """
     drop_content = source in al.CONTENT_BY_DEFAULT
+    if names is None:
+        names = {}
     rest = {}
     for key, value in attrs.items():
-        if key in _CONSUMED:
-            continue
-        lowered = key.lower()
-        if any(marker in lowered for marker in al.SECRET_MARKERS):
-            continue
-        if drop_content and (key in al.CONTENT_KEYS or key.startswith(al.CONTENT_PREFIXES)):
-            continue
-        # SPEC §2: extra attribution keys land in the JSON under their own names.
-        if key.startswith(CS_EXTRA_PREFIX):
-            key = key[len(CS_EXTRA_PREFIX):]
-        rest[key] = value
+        try:
+            name = names[key]
+        except KeyError:
+            if len(names) >= _MAX_KEY_CACHE:
+                names.clear()
+            name = names[key] = _rest_name(key, drop_content)
+        if name is not None:
+            rest[name] = value
     if not rest:
         return None
-    return json.dumps(rest, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-def _str(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value) or None
-    return str(value) or None
-
-
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _count(value: Any) -> int:
-    """A token/request count: non-negative int64, 0 when absent or nonsense."""
-    if isinstance(value, bool) or value is None:
-        return 0
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        return 0
-    return n if 0 <= n < 2**62 else 0
-
-
-def _int32(value: Any) -> int | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        return None
-    return n if -(2**31) <= n < 2**31 else None
-
-
-def _bool(value: Any) -> bool | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return value
-    return str(value).lower() in ("true", "1", "yes")
+    return _JSON.encode(rest)

@@ -4,6 +4,10 @@ Pages call these and never hold SQL. Each function takes the ``QueryClient`` and
 ``Filters`` and returns a DataFrame whose additive columns are merged across shards (see
 ``frames``). The query API takes no bind parameters, so every literal goes through ``_lit`` /
 ``_ts``, which quote it; user input never reaches SQL unquoted.
+
+Additive aggregates (spend, calls, tokens by bucket / model / feature / user) read the collector's
+rollups through ``rollup`` whenever the filters allow, with the same result as the raw query;
+percentiles, per-call detail and service / prompt-version filters read ``calls``.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
+from claudescope.dashboard import rollup
 from claudescope.dashboard.client import QueryClient
 from claudescope.dashboard.filters import Filters, bucket_step
 from claudescope.dashboard.frames import to_frame, total
@@ -35,6 +40,8 @@ _PERCENTILE_LISTS = ("quantile_cont(duration_ms, [0.5, 0.95, 0.99]) AS q, "
                      "quantile_cont(ttft_ms, [0.5, 0.95]) AS t")
 _PERCENTILE_COLUMNS = ("q[1] AS p50_ms, q[2] AS p95_ms, q[3] AS p99_ms, "
                        "t[1] AS ttft_p50_ms, t[2] AS ttft_p95_ms")
+_METRICS = {"p50_ms": ("duration_ms", 0.5), "p95_ms": ("duration_ms", 0.95), "p99_ms": ("duration_ms", 0.99),
+            "ttft_p50_ms": ("ttft_ms", 0.5), "ttft_p95_ms": ("ttft_ms", 0.95)}
 _TOKEN_SUMS = """
     count(*) AS calls,
     count(*) FILTER (WHERE status = 'error') AS errors,
@@ -50,6 +57,9 @@ _TOKEN_SUMS = """
     sum(cost_cache_read_usd) AS cost_cache_read_usd,
     sum(cost_cache_write_usd) AS cost_cache_write_usd,
     sum(cost_other_usd) AS cost_other_usd"""
+
+
+_CACHE_TOKENS = ("input_tokens", "cache_read_tokens", "cache_write_tokens")
 
 
 def _lit(value: str) -> str:
@@ -107,16 +117,37 @@ def totals(client: QueryClient, f: Filters) -> pd.DataFrame:
     return total(usage_by_model(client, f))
 
 
+def call_counts(client: QueryClient, f: Filters) -> pd.DataFrame:
+    """How many calls and failed calls in the range (from a rollup when the filters allow)."""
+    p = rollup.plan(f, [])
+    if p:
+        return to_frame(client.query(rollup.sql(p, f, where, _lit, _ts, dims=[], measures=["calls", "errors"])))
+    sql = f"""SELECT count(*) AS calls, count(*) FILTER (WHERE status = 'error') AS errors
+        FROM calls WHERE {where(f)}"""
+    return to_frame(client.query(sql))
+
+
 def budget_spend(client: QueryClient, f: Filters, day_start: datetime, month_start: datetime,
                  end: datetime) -> pd.DataFrame:
-    """Spend since the budget day's and the budget month's start, in one scan."""
+    """Spend since the budget day's and the budget month's start (from calls_hour where it can)."""
+    org = f.without_dimensions()
+    today, month = (rollup.plan(org, [], start=s, end=end) for s in (day_start, min(day_start, month_start)))
+    if today and month:
+        parts = (rollup.sql(p, org, where, _lit, _ts, dims=[], measures=["cost_usd"]) for p in (today, month))
+        return to_frame(client.query("SELECT ({}) AS today_usd, ({}) AS month_usd".format(*parts)))
     sql = f"""SELECT sum(cost_usd) FILTER (WHERE start_time >= {_ts(day_start)}) AS today_usd,
         sum(cost_usd) AS month_usd FROM calls WHERE {where(f, start=min(day_start, month_start), end=end)}"""
     return to_frame(client.query(sql))
 
 
-def latency_percentiles(client: QueryClient, f: Filters) -> pd.DataFrame:
-    """p50 / p95 / p99 wall time over the range (max across shards: an upper bound)."""
+def latency_percentiles(client: QueryClient, f: Filters, metric: str | None = None) -> pd.DataFrame:
+    """p50 / p95 / p99 wall time over the range (max across shards: an upper bound); only
+    ``metric`` (e.g. ``p95_ms``) if given, one exact quantile being much cheaper than five."""
+    if metric is not None:
+        column, level = _METRICS[metric]
+        sql = f"""SELECT quantile_cont({column}, {level}) AS {metric}
+            FROM calls WHERE {where(f)} AND operation <> 'count_tokens'"""
+        return to_frame(client.query(sql), merge="max")
     sql = f"""SELECT {_PERCENTILE_COLUMNS} FROM (SELECT {_PERCENTILE_LISTS}
         FROM calls WHERE {where(f)} AND operation <> 'count_tokens')"""
     return to_frame(client.query(sql), merge="max")
@@ -126,6 +157,20 @@ def cost_by(client: QueryClient, f: Filters, dimension: str) -> pd.DataFrame:
     """Which models / features / users / prompt versions cost the most, with token sums."""
     column = DIMENSIONS[dimension]
     sql = f"SELECT {column} AS {dimension}, {_TOKEN_SUMS} FROM calls WHERE {where(f)} GROUP BY 1"
+    frame = to_frame(client.query(sql), keys=[dimension])
+    return frame.sort_values("cost_usd", ascending=False, na_position="last", key=_decimal_key)
+
+
+def unit_costs(client: QueryClient, f: Filters, dimension: str) -> pd.DataFrame:
+    """Calls, output tokens and spend per value of one dimension, costliest first (from a rollup
+    when the dimension and filters allow; the Cost page's unit-cost table)."""
+    p = rollup.plan(f, [dimension]) if dimension in rollup.KEYS else None
+    if p:
+        sql = rollup.sql(p, f, where, _lit, _ts, dims=[dimension], measures=["calls", "output_tokens", "cost_usd"])
+    else:
+        sql = f"""SELECT {DIMENSIONS[dimension]} AS {dimension}, count(*) AS calls,
+            coalesce(sum(output_tokens), 0) AS output_tokens, sum(cost_usd) AS cost_usd
+            FROM calls WHERE {where(f)} GROUP BY 1"""
     frame = to_frame(client.query(sql), keys=[dimension])
     return frame.sort_values("cost_usd", ascending=False, na_position="last", key=_decimal_key)
 
@@ -152,6 +197,12 @@ def dimension_values(client: QueryClient, f: Filters, limit: int = 500) -> dict[
 
 def spend_over_time(client: QueryClient, f: Filters, dimension: str) -> pd.DataFrame:
     """Spend per time bucket, stacked by one dimension."""
+    step = bucket_step(f.start, f.end)
+    p = rollup.plan(f, [dimension], bucket=step) if dimension in rollup.KEYS else None
+    if p:
+        inner = rollup.sql(p, f, where, _lit, _ts, dims=[dimension], measures=["calls", "cost_usd"], bucket=step)
+        sql = f"SELECT bucket, {dimension} AS series, calls, cost_usd FROM ({inner}) ORDER BY 1"
+        return to_frame(client.query(sql), keys=["bucket", "series"])
     sql = f"""SELECT {_bucket(f)}, {DIMENSIONS[dimension]} AS series, count(*) AS calls, sum(cost_usd) AS cost_usd
         FROM calls WHERE {where(f)} GROUP BY 1, 2 ORDER BY 1"""
     return to_frame(client.query(sql), keys=["bucket", "series"])
@@ -170,6 +221,12 @@ def unpriced_calls(client: QueryClient, f: Filters) -> pd.DataFrame:
 
 def cache_over_time(client: QueryClient, f: Filters) -> pd.DataFrame:
     """Input token kinds per bucket: the cache hit rate over time."""
+    step = bucket_step(f.start, f.end)
+    p = rollup.plan(f, [], bucket=step)
+    if p:
+        inner = rollup.sql(p, f, where, _lit, _ts, dims=[], measures=["calls", *_CACHE_TOKENS], bucket=step)
+        sql = f"SELECT bucket, {', '.join(_CACHE_TOKENS)} FROM ({inner}) ORDER BY 1"
+        return to_frame(client.query(sql), keys=["bucket"])
     sql = f"""SELECT {_bucket(f)}, coalesce(sum(input_tokens), 0) AS input_tokens,
         coalesce(sum(cache_read_tokens), 0) AS cache_read_tokens,
         coalesce(sum(cache_write_5m_tokens), 0) + coalesce(sum(cache_write_1h_tokens), 0) AS cache_write_tokens
@@ -206,8 +263,17 @@ def prefix_reuse(client: QueryClient, f: Filters, limit: int = 200) -> pd.DataFr
 # --- latency & reliability ----------------------------------------------------------------
 
 
-def latency_over_time(client: QueryClient, f: Filters) -> pd.DataFrame:
-    """p50/p95/p99 and TTFT p50/p95 per bucket and model."""
+def latency_over_time(client: QueryClient, f: Filters, metric: str | None = None) -> pd.DataFrame:
+    """p50/p95/p99 and TTFT p50/p95 per bucket and model; only ``metric`` (e.g. ``p95_ms``) if given.
+
+    The chart shows one percentile at a time: one exact quantile of one column is about a third
+    cheaper than all five over millions of calls.
+    """
+    if metric is not None:
+        column, level = _METRICS[metric]
+        sql = f"""SELECT {_bucket(f)}, {MODEL} AS model, count(*) AS calls, quantile_cont({column}, {level}) AS {metric}
+            FROM calls WHERE {where(f)} AND operation <> 'count_tokens' GROUP BY 1, 2 ORDER BY bucket"""
+        return to_frame(client.query(sql), keys=["bucket", "model"], merge="max")
     sql = f"""SELECT bucket, model, calls, {_PERCENTILE_COLUMNS} FROM (
         SELECT {_bucket(f)}, {MODEL} AS model, count(*) AS calls, {_PERCENTILE_LISTS}
         FROM calls WHERE {where(f)} AND operation <> 'count_tokens' GROUP BY 1, 2) ORDER BY bucket"""
@@ -272,18 +338,26 @@ def ratelimit_headroom(client: QueryClient, f: Filters) -> pd.DataFrame:
 # --- stop reasons -------------------------------------------------------------------------
 
 
-def stop_reasons(client: QueryClient, f: Filters) -> pd.DataFrame:
-    """How calls ended (stop_reason) per model, per feature and per prompt version, in one scan.
+def stop_reasons(client: QueryClient, f: Filters,
+                 dimensions: tuple[str, ...] = ("model", "feature", "prompt_version")) -> pd.DataFrame:
+    """How calls ended (stop_reason) per model, per feature and per prompt version, in one scan
+    (or only per ``dimensions``: fewer columns to group is a cheaper scan).
 
     Rows: ``dimension`` (model / feature / prompt_version), ``value``, ``stop_reason``, ``calls``.
     """
-    sql = f"""WITH c AS (SELECT {MODEL} AS model, {DIMENSIONS["feature"]} AS feature,
-            {DIMENSIONS["prompt_version"]} AS prompt_version, coalesce(stop_reason, '(none)') AS stop_reason
-            FROM calls WHERE {where(f)} AND status = 'ok' AND operation <> 'count_tokens')
-        SELECT CASE WHEN grouping(model) = 0 THEN 'model' WHEN grouping(feature) = 0 THEN 'feature'
-                ELSE 'prompt_version' END AS dimension,
-            coalesce(model, feature, prompt_version) AS value, stop_reason, count(*) AS calls
-        FROM c GROUP BY GROUPING SETS ((model, stop_reason), (feature, stop_reason), (prompt_version, stop_reason))"""
+    columns = {"model": ("response_model", "request_model"), "feature": ("feature",),
+               "prompt_version": ("prompt_version",)}
+    raw = ", ".join(dict.fromkeys(c for d in dimensions for c in columns[d]))
+    labels = ", ".join(f"{DIMENSIONS[d]} AS {d}" for d in dimensions)
+    which = " ".join(f"WHEN grouping({d}) = 0 THEN {_lit(d)}" for d in dimensions)
+    # Counting per raw (dimension columns, stop_reason) first makes one hash aggregate over the
+    # calls with no per-row coalesce; labels and the grouping sets then run over a few rows.
+    sql = f"""WITH r AS (SELECT {raw}, stop_reason, count(*) AS n
+            FROM calls WHERE {where(f)} AND status = 'ok' AND operation <> 'count_tokens' GROUP BY ALL),
+        c AS (SELECT {labels}, coalesce(stop_reason, '(none)') AS stop_reason, n FROM r)
+        SELECT CASE {which} END AS dimension, coalesce({", ".join(dimensions)}) AS value, stop_reason,
+            sum(n)::BIGINT AS calls
+        FROM c GROUP BY GROUPING SETS ({", ".join(f"({d}, stop_reason)" for d in dimensions)})"""
     return to_frame(client.query(sql), keys=["dimension", "value", "stop_reason"])
 
 

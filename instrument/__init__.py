@@ -21,9 +21,9 @@ before ``instrument()``, or with an explicit option) makes the SDK's span a chil
 the same ``gen_ai.response.id``, which the collector uses to keep one row per call.
 
 Retries stay inside the one span: ``http.request.resend_count`` plus one
-``claudescope.attempt`` event per HTTP attempt, recorded by a middleware added to clients at
-construction (``anthropic.Middleware``, the SDK's public per-attempt hook). Clients built
-before ``instrument()`` still get their spans, without per-attempt events.
+``claudescope.attempt`` event per HTTP attempt, recorded by a wrapper around the SDK's
+per-attempt step (``_attempt_request``), for every client; on an SDK without it, by a
+middleware (``anthropic.Middleware``) added to clients built after ``instrument()``.
 
 Streams keep their identity (the SDK's own ``Stream`` / ``MessageStream`` objects are returned);
 the span ends exactly once, when the stream is read to the end, fails, is closed, or is
@@ -138,7 +138,7 @@ def instrument(
 
 
 def uninstrument() -> None:
-    """Remove every patch; clients built meanwhile keep a middleware that is then a no-op."""
+    """Remove every patch (a fallback attempts middleware left on a client is then a no-op)."""
     ClaudescopeInstrumentor().uninstrument()
 
 

@@ -1,9 +1,13 @@
-"""Per-attempt observation through the SDK's public middleware hook.
+"""Per-attempt observation: one record per HTTP attempt of an instrumented call.
 
-The SDK runs client middleware inside its retry loop, once per HTTP attempt, and hands it the
-response even for 4xx/5xx. Ours reports each attempt (status, error type, retry-after,
-duration, request id) to the Call that ``request()`` opened, so one call stays one span and
-backoff is separable from server latency. Outside an instrumented call it is a pass-through.
+The SDK's retry loop calls ``_attempt_request`` once per HTTP attempt (with ``retries_taken``)
+and gets back the raw response even for 4xx/5xx, or a typed connection/timeout error. A plain
+wrapper there reports each attempt (status, error type, retry-after, duration, request id) to
+the Call that ``request()`` opened, so one call stays one span and backoff is separable from
+server latency. It also covers clients built before ``instrument()``. The public middleware
+hook does the same job, but the SDK's middleware path re-copies the options and wraps and
+re-parses every response (~45 us per call measured), so it is only the fallback for an SDK
+without ``_attempt_request``. Outside an instrumented call both are a pass-through.
 """
 
 from __future__ import annotations
@@ -18,36 +22,72 @@ from ._call import CURRENT_CALL, Call
 from ._extract import error_type
 from ._safety import guard
 
+_perf = time.perf_counter
+
 
 @guard()
-def _report(call: Call, request: Any, response: Any, exc: BaseException | None, began: float) -> None:
-    number = getattr(request, "retries_taken", 0)
+def _report(call: Call, number: Any, http: Any, exc: BaseException | None, began: float) -> None:
+    """One attempt ended: ``http`` is the httpx response, or None when ``exc`` was raised."""
+    took = _perf() - began
+    if not isinstance(number, int):
+        number = 0
     if exc is not None:
-        call.attempt(number, getattr(exc, "status_code", None), None, error_type(exc), began)
+        call.attempt(number, getattr(exc, "status_code", None), None, error_type(exc), took)
         return
-    status = getattr(response, "status_code", None)
-    error = _body_error_type(response) if isinstance(status, int) and status >= 400 else None
-    call.attempt(number, status, getattr(response, "headers", None), error, began)
+    status = getattr(http, "status_code", None)
+    error = _body_error_type(http, status) if isinstance(status, int) and status >= 400 else None
+    call.attempt(number, status, getattr(http, "headers", None), error, took)
 
 
-def _body_error_type(response: Any) -> str | None:
+def _body_error_type(http: Any, status: Any) -> str | None:
     """The error envelope's type, only when the body is already read (never reads it)."""
-    http = getattr(response, "http_response", None)
     try:
         document = json.loads(http.content)
     except Exception:  # noqa: BLE001 - unread or not JSON: fall back to the status code
-        return str(getattr(response, "status_code", "")) or None
+        return str(status)
     error = document.get("error") if isinstance(document, Mapping) else None
     kind = error.get("type") if isinstance(error, Mapping) else None
     return kind if isinstance(kind, str) else None
 
 
+def sync_attempt(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """wrapt wrapper of ``SyncAPIClient._attempt_request`` (returns ``(response, options)``)."""
+    call = CURRENT_CALL.get()
+    if call is None:
+        return wrapped(*args, **kwargs)
+    began = _perf()
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _report(call, kwargs.get("retries_taken", 0), None, exc, began)
+        raise
+    _report(call, kwargs.get("retries_taken", 0), result[0], None, began)
+    return result
+
+
+async def async_attempt(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """wrapt wrapper of ``AsyncAPIClient._attempt_request``."""
+    call = CURRENT_CALL.get()
+    if call is None:
+        return await wrapped(*args, **kwargs)
+    began = _perf()
+    try:
+        result = await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _report(call, kwargs.get("retries_taken", 0), None, exc, began)
+        raise
+    _report(call, kwargs.get("retries_taken", 0), result[0], None, began)
+    return result
+
+
 @functools.cache
 def middleware_class() -> type:
-    """The middleware class, built on first use so that importing us never imports anthropic.
-
-    Cached so that clients built under an earlier instrument() are recognised (never doubled)."""
+    """The fallback middleware class, built on first use so that importing us never imports
+    anthropic. Cached so that clients built under an earlier instrument() are recognised."""
     import anthropic
+
+    def _http(response: Any) -> Any:
+        return getattr(response, "http_response", None)
 
     class ClaudescopeAttempts(anthropic.Middleware):
         """Reports every HTTP attempt of an instrumented call."""
@@ -56,26 +96,26 @@ def middleware_class() -> type:
             call = CURRENT_CALL.get()
             if call is None:
                 return call_next(request)
-            began = time.perf_counter()
+            began = _perf()
             try:
                 response = call_next(request)
             except BaseException as exc:
-                _report(call, request, None, exc, began)
+                _report(call, getattr(request, "retries_taken", 0), None, exc, began)
                 raise
-            _report(call, request, response, None, began)
+            _report(call, getattr(request, "retries_taken", 0), _http(response), None, began)
             return response
 
         async def handle_async(self, request: Any, call_next: Any) -> Any:
             call = CURRENT_CALL.get()
             if call is None:
                 return await call_next(request)
-            began = time.perf_counter()
+            began = _perf()
             try:
                 response = await call_next(request)
             except BaseException as exc:
-                _report(call, request, None, exc, began)
+                _report(call, getattr(request, "retries_taken", 0), None, exc, began)
                 raise
-            _report(call, request, response, None, began)
+            _report(call, getattr(request, "retries_taken", 0), _http(response), None, began)
             return response
 
     return ClaudescopeAttempts

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
@@ -20,7 +22,8 @@ from ._content import ContentPolicy
 from ._metrics import CallMetrics
 from ._safety import guard
 
-# The call whose request() is running here; the per-attempt middleware reports to it.
+_log = logging.getLogger("claudescope.instrument")
+# The call whose request() is running here; the per-attempt hook reports to it.
 CURRENT_CALL: ContextVar["Call | None"] = ContextVar("claudescope_call", default=None)
 
 
@@ -40,24 +43,41 @@ class Runtime:
         body = getattr(options, "json_data", None)
         attrs = _extract.request_attributes(body, operation, stream)
         # Optional enrichers are guarded one by one: a fault loses that enrichment, not the span.
-        enrich(attrs, _extract.attribution_attributes, _context.current(), body)
+        scope = _context.current()
+        if scope or _prefix.is_mapping(body) and "metadata" in body:
+            enrich(attrs, _extract.attribution_attributes, scope, body)
         if operation in ("chat", "count_tokens"):
             enrich(attrs, _prefix.prefix_attributes, body)
-            enrich(attrs, self.content.request_attributes, body)
+            if self.content.enabled:
+                enrich(attrs, self.content.request_attributes, body)
         if operation.startswith("batch_"):
             batch_id = _batch_id(getattr(options, "url", ""))
             if batch_id:
                 attrs[sc.CS_BATCH_ID] = batch_id
         model = attrs.get(sc.GEN_AI_REQUEST_MODEL)
         name = f"{attrs[sc.GEN_AI_OPERATION_NAME]} {model}" if model else attrs[sc.GEN_AI_OPERATION_NAME]
-        span = self.tracer.start_span(name, kind=SpanKind.CLIENT)
+        # Request attributes go in at creation (samplers see them); finish() adds only the rest.
+        span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
         return Call(self, span, attrs)
 
 
-@guard()
 def enrich(attrs: dict[str, Any], fn: Callable[..., dict[str, Any]], *args: Any) -> None:
     """Merge ``fn(*args)`` into attrs; a fault in fn loses only the attributes it would add."""
-    attrs.update(fn(*args))
+    try:
+        attrs.update(fn(*args))
+    except Exception:  # noqa: BLE001 - same contract as guard(), one frame cheaper on the hot path
+        _enrich_fault(fn)
+
+
+@guard()
+def _enrich_fault(fn: Callable[..., Any]) -> None:
+    _log.debug("claudescope instrumentation fault in %s", getattr(fn, "__qualname__", fn), exc_info=True)
+
+
+@guard()
+def guarded_events(call: "Call", last_request_id: Any) -> None:
+    """Add the attempt events; a fault there loses the events, not the span."""
+    call._attempt_events(last_request_id)
 
 
 def _batch_id(url: Any) -> str | None:
@@ -73,12 +93,15 @@ class Call:
     """The state of one call; ``finish`` ends its span exactly once and records metrics."""
 
     __slots__ = ("runtime", "span", "attrs", "usage", "started", "attempts", "first_chunk", "finished", "error",
-                 "last_headers")
+                 "last_headers", "tried", "at_start")
 
     def __init__(self, runtime: Runtime, span: trace.Span, attrs: dict[str, Any]) -> None:
         self.runtime = runtime
         self.span = span
         self.attrs = attrs
+        # The span got attrs' first at_start items at creation; request-side keys are never
+        # rewritten afterwards except the batch id (re-sent at finish).
+        self.at_start = len(attrs)
         self.usage = _extract.UsageTotals()
         self.started = time.perf_counter()
         self.attempts = 0
@@ -86,27 +109,39 @@ class Call:
         self.finished = False
         self.error: str | None = None
         self.last_headers: Any = None
+        # (number, status, headers, error type, seconds, ended at ns) per HTTP attempt, in order.
+        self.tried: list[tuple[int, int | None, Any, str | None, float, int]] = []
 
     # --- facts --------------------------------------------------------------------
-    def attempt(self, number: int, status: int | None, headers: Any, error: str | None, began: float) -> None:
-        """Record one HTTP attempt as a span event and keep the last response's facts."""
+    def attempt(self, number: int, status: int | None, headers: Any, error: str | None, took: float) -> None:
+        """Note one HTTP attempt; its span event is built at finish (a list append here)."""
         self.attempts = max(self.attempts, number + 1)
-        event: dict[str, Any] = {sc.CS_ATTEMPT_NUMBER: number,
-                                 sc.CS_ATTEMPT_DURATION_MS: (time.perf_counter() - began) * 1000.0}
         if status is not None:
-            event[sc.CS_ATTEMPT_STATUS] = status
             self.attrs[sc.HTTP_RESPONSE_STATUS_CODE] = status
-        if error:
-            event[sc.CS_ATTEMPT_ERROR_TYPE] = error
         if headers is not None:
             self.last_headers = headers  # parsed once, at finish: only the last response counts
-            request_id = headers.get("request-id")
-            if request_id:
-                event[sc.CS_ATTEMPT_REQUEST_ID] = request_id
-            retry_after = _extract.retry_after_seconds(headers)
-            if retry_after is not None:
-                event[sc.CS_ATTEMPT_RETRY_AFTER] = retry_after
-        self.span.add_event(sc.CS_ATTEMPT_EVENT, event)
+        self.tried.append((number, status, headers, error, took, time.time_ns()))
+
+    def _attempt_events(self, last_request_id: Any) -> None:
+        """One claudescope.attempt span event per HTTP attempt."""
+        last = len(self.tried) - 1
+        for index, (number, status, headers, error, took, ended) in enumerate(self.tried):
+            event: dict[str, Any] = {sc.CS_ATTEMPT_NUMBER: number, sc.CS_ATTEMPT_DURATION_MS: took * 1000.0}
+            if status is not None:
+                event[sc.CS_ATTEMPT_STATUS] = status
+            if error:
+                event[sc.CS_ATTEMPT_ERROR_TYPE] = error
+            if headers is not None:
+                # The last response's request id is already known from the header scan.
+                request_id = last_request_id if index == last and last_request_id else headers.get("request-id")
+                if request_id:
+                    event[sc.CS_ATTEMPT_REQUEST_ID] = request_id
+                if error or (status or 0) >= 400:
+                    retry_after = _extract.retry_after_seconds(headers)
+                    if retry_after is not None:
+                        event[sc.CS_ATTEMPT_RETRY_AFTER] = retry_after
+            # Stamped when the attempt ended, so backoff between attempts stays visible.
+            self.span.add_event(sc.CS_ATTEMPT_EVENT, event, timestamp=ended)
 
     def headers(self, headers: Any) -> None:
         """Request id and rate-limit headroom of the latest response (read at finish)."""
@@ -127,7 +162,8 @@ class Call:
         """Whatever the SDK returned for a non-streaming call."""
         if hasattr(value, "usage") or hasattr(value, "stop_reason"):
             self.message(value)
-            enrich(self.attrs, self.runtime.content.response_attributes, value)
+            if self.runtime.content.enabled:
+                enrich(self.attrs, self.runtime.content.response_attributes, value)
         elif self.attrs.get(sc.CS_OPERATION) == "count_tokens":
             count = getattr(value, "input_tokens", None)
             if isinstance(count, int):
@@ -171,6 +207,8 @@ class Call:
         attrs = self.attrs
         if self.last_headers is not None:
             enrich(attrs, _extract.header_attributes, self.last_headers)
+        if self.tried:
+            guarded_events(self, attrs.get(sc.ANTHROPIC_REQUEST_ID) if self.tried[-1][2] is self.last_headers else None)
         attrs.update(self.usage.attributes())
         if self.attempts:
             attrs[sc.HTTP_REQUEST_RESEND_COUNT] = self.attempts - 1
@@ -182,7 +220,11 @@ class Call:
         if self.error:
             attrs[sc.ERROR_TYPE] = self.error
             self.span.set_status(Status(StatusCode.ERROR, self.error))
-        self.span.set_attributes(attrs)
+        added = dict(itertools.islice(attrs.items(), self.at_start, None)) if len(attrs) > self.at_start else {}
+        if sc.CS_BATCH_ID in attrs:
+            added[sc.CS_BATCH_ID] = attrs[sc.CS_BATCH_ID]
+        if added:
+            self.span.set_attributes(added)
         self.span.end()
         self.runtime.metrics.record(attrs, ended - self.started, ttfc)
 

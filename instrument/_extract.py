@@ -56,7 +56,7 @@ def request_attributes(body: Any, operation: str, stream: bool) -> dict[str, Any
     }
     if operation in ("chat", "count_tokens"):
         attrs[sc.GEN_AI_REQUEST_STREAM] = bool(stream)
-    if not isinstance(body, Mapping):
+    if not (isinstance(body, dict) or isinstance(body, Mapping)):
         return attrs
     model = body.get("model")
     if isinstance(model, str):
@@ -116,12 +116,19 @@ class UsageTotals:
         """Overwrite every field the given usage object reports (non-null)."""
         if usage is None:
             return
-        for name, src in (("input", "input_tokens"), ("output", "output_tokens"),
-                          ("cache_read", "cache_read_input_tokens"),
-                          ("cache_write", "cache_creation_input_tokens")):
-            value = _int(getattr(usage, src, None))
-            if value is not None:
-                setattr(self, name, value)
+        # Spelled out rather than looped: this runs on every call's hot path.
+        value = getattr(usage, "input_tokens", None)
+        if type(value) is int:
+            self.input = value
+        value = getattr(usage, "output_tokens", None)
+        if type(value) is int:
+            self.output = value
+        value = getattr(usage, "cache_read_input_tokens", None)
+        if type(value) is int:
+            self.cache_read = value
+        value = getattr(usage, "cache_creation_input_tokens", None)
+        if type(value) is int:
+            self.cache_write = value
         split = getattr(usage, "cache_creation", None)
         if split is not None:
             self.cache_5m = _int(getattr(split, "ephemeral_5m_input_tokens", None))
@@ -195,28 +202,32 @@ def header_attributes(headers: Any) -> dict[str, Any]:
     attrs: dict[str, Any] = {}
     if headers is None:
         return attrs
-    request_id = headers.get("request-id")
-    if request_id:
-        attrs[sc.ANTHROPIC_REQUEST_ID] = request_id
-    # httpx2's raw byte pairs are several times cheaper to scan than decoded items().
+    # httpx2's raw byte pairs are several times cheaper to scan than decoded items() or get().
     raw = getattr(headers, "raw", None)
     pairs = raw if isinstance(raw, list) else [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
     for name, value in pairs:
-        target = _ratelimit_key(name)
+        target = _header_key(name)
         if target is None:
             continue
-        key, is_reset = target
+        key, is_text = target
         text = value.decode("latin-1")
-        number = text if is_reset else _to_int(text)
+        if is_text:
+            if text:
+                attrs[key] = text
+            continue
+        number = _to_int(text)
         if number is not None:
             attrs[key] = number
     return attrs
 
 
 @functools.lru_cache(maxsize=256)
-def _ratelimit_key(name: bytes) -> tuple[str, bool] | None:
-    """anthropic-ratelimit-<kind>-<field> -> (claudescope.ratelimit.<kind>.<field>, is reset)."""
+def _header_key(name: bytes) -> tuple[str, bool] | None:
+    """request-id -> (anthropic.request.id, True); anthropic-ratelimit-<kind>-<field> ->
+    (claudescope.ratelimit.<kind>.<field>, is reset); any other header -> None."""
     lower = name.lower()
+    if lower == b"request-id":
+        return sc.ANTHROPIC_REQUEST_ID, True
     if not lower.startswith(_RATELIMIT_HEADER):
         return None
     kind, _, fld = lower[len(_RATELIMIT_HEADER):].decode("latin-1").rpartition("-")

@@ -4,8 +4,9 @@ Why ``SyncAPIClient.request`` / ``AsyncAPIClient.request``: every resource metho
 client class (Anthropic, Bedrock, Vertex, Foundry, beta, batches, stream(), parse(), the raw
 and streaming-response wrappers, tool runners) funnels through it, so patching it once covers
 clients built before ``instrument()`` too, and ``with_raw_response`` wrappers cached on a
-resource still go through it. Per-attempt facts come from the public middleware hook, which
-is injected at client construction (the SDK builds the chain there).
+resource still go through it. Per-attempt facts come from ``_attempt_request`` (once per HTTP
+attempt, see ``_attempts``), or, on an SDK without it, from a middleware injected at client
+construction (the SDK builds the chain there).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwr
 from claudescope import semconv as sc
 
 from . import _batch, _stream
-from ._attempts import middleware_class
+from ._attempts import async_attempt, middleware_class, sync_attempt
 from ._call import CURRENT_CALL, Call, Runtime
 from ._safety import guard
 
@@ -54,7 +55,13 @@ class Patches:
 
         self.kinds = _Kinds((_streaming.Stream, _streaming.AsyncStream), (jsonl.JSONLDecoder, jsonl.AsyncJSONLDecoder),
                             (_response.BaseAPIResponse,))
-        attempts = middleware_class()
+        attempts: type | None = None
+        if hasattr(_base_client.SyncAPIClient, "_attempt_request") and hasattr(
+                _base_client.AsyncAPIClient, "_attempt_request"):
+            self._wrap(_base_client.SyncAPIClient, "_attempt_request", sync_attempt)
+            self._wrap(_base_client.AsyncAPIClient, "_attempt_request", async_attempt)
+        else:
+            attempts = middleware_class()
         self._wrap(_base_client.SyncAPIClient, "request", self._sync_request)
         self._wrap(_base_client.AsyncAPIClient, "request", self._async_request)
         self._wrap(_base_client.SyncAPIClient, "__init__", _init_wrapper(attempts))
@@ -183,6 +190,8 @@ def _raw_response(call: Call, response: Any) -> bool:
 @guard()
 def _parsed(patches: Patches, response: Any, value: Any, is_async: bool) -> None:
     """The app parsed a raw response we were waiting on: finish from the parsed value."""
+    if not patches.pending:  # the common case: the SDK parsing its own response internally
+        return
     call = patches.pending.pop(response, None)
     if call is None or call.finished:
         return
@@ -199,9 +208,9 @@ def _abandoned(call: Call) -> None:
         call.finish("abandoned")
 
 
-def _init_wrapper(attempts: type) -> Callable[..., Any]:
-    """Client construction: add the attempts middleware, and turn the SDK's own tracing off
-    unless the application set ``open_telemetry`` itself (one call, one span)."""
+def _init_wrapper(attempts: type | None) -> Callable[..., Any]:
+    """Client construction: turn the SDK's own tracing off unless the application set
+    ``open_telemetry`` itself (one call, one span); add the fallback attempts middleware if any."""
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         _adjust_client_kwargs(kwargs, attempts)
@@ -211,11 +220,12 @@ def _init_wrapper(attempts: type) -> Callable[..., Any]:
 
 
 @guard()
-def _adjust_client_kwargs(kwargs: dict[str, Any], attempts: type) -> None:
-    middleware = list(kwargs.get("middleware") or ())
-    if not any(isinstance(m, attempts) for m in middleware):
-        middleware.append(attempts())
-    kwargs["middleware"] = middleware
+def _adjust_client_kwargs(kwargs: dict[str, Any], attempts: type | None) -> None:
+    if attempts is not None:
+        middleware = list(kwargs.get("middleware") or ())
+        if not any(isinstance(m, attempts) for m in middleware):
+            middleware.append(attempts())
+        kwargs["middleware"] = middleware
     if kwargs.get("open_telemetry") is None:
         kwargs["open_telemetry"] = False
 

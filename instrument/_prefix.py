@@ -10,6 +10,7 @@ process, never the text.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 from typing import Any
@@ -23,7 +24,7 @@ _CHARS_PER_TOKEN = 4
 
 def prefix_attributes(body: Any) -> dict[str, Any]:
     """claudescope.cache.* attributes for a messages request body, or {} when there is no prefix."""
-    if not isinstance(body, Mapping):
+    if not is_mapping(body):
         return {}
     parts: list[Any] = []
     last_ttl: str | None = None
@@ -43,13 +44,26 @@ def prefix_attributes(body: Any) -> dict[str, Any]:
         if cut is not None:
             found, last_ttl = True, _ttl(_last_breakpoint_ttl(messages[cut]) or "5m")
             parts.append(["messages", messages[: cut + 1]])
-        elif isinstance(top_level, Mapping) and messages:
+        elif is_mapping(top_level) and messages:
             found, last_ttl = True, _ttl(top_level.get("ttl"))
             parts.append(["messages", messages])
     if not found:
         parts = base
     if not parts:
         return {}
+    if not found and len(parts) == 1 and parts[0][0] == "system" and isinstance(parts[0][1], str):
+        # The common shape (a plain-string system prompt, no tools, no breakpoint) repeats
+        # call after call: hash each distinct prompt once.
+        return dict(_system_only(parts[0][1]))
+    return _digest(parts, found, last_ttl)
+
+
+@functools.lru_cache(maxsize=64)
+def _system_only(system: str) -> tuple[tuple[str, Any], ...]:
+    return tuple(_digest([["system", system]], False, None).items())
+
+
+def _digest(parts: list[Any], found: bool, last_ttl: str | None) -> dict[str, Any]:
     hasher = hashlib.sha256()
     chars = _feed(hasher, parts)
     attrs: dict[str, Any] = {
@@ -86,6 +100,15 @@ def _feed(hasher: Any, value: Any) -> int:
     return len(text)
 
 
+# Concrete types first: an ABC isinstance() check costs several times a plain one.
+_SCALARS = (str, int, float, bool, type(None), bytes)
+
+
+def is_mapping(value: Any) -> bool:
+    """isinstance(value, Mapping), with the common dict and scalar cases decided cheaply."""
+    return isinstance(value, dict) or (not isinstance(value, (*_SCALARS, list, tuple)) and isinstance(value, Mapping))
+
+
 def _ttl(value: Any) -> str:
     return value if isinstance(value, str) and value else "5m"
 
@@ -100,12 +123,12 @@ def _last_breakpoint_index(messages: list[Any]) -> int | None:
 def _last_breakpoint_ttl(value: Any) -> str | None:
     """TTL of the last cache_control found anywhere inside value, or None if there is none."""
     found: str | None = None
-    if isinstance(value, Mapping):
+    if is_mapping(value):
         control = value.get("cache_control")
-        if isinstance(control, Mapping):
+        if is_mapping(control):
             found = _ttl(control.get("ttl"))
         for key, item in value.items():
-            if key != "cache_control" and isinstance(item, (list, Mapping)):
+            if key != "cache_control" and not isinstance(item, _SCALARS):
                 found = _last_breakpoint_ttl(item) or found
     elif isinstance(value, list):
         for item in value:

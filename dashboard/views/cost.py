@@ -33,7 +33,7 @@ def spend_chart(f: Filters, dimension: str) -> None:
 
 def unit_costs(f: Filters, dimension: str) -> None:
     """Per series: spend, calls, cost per call, cost per 1K output tokens, share."""
-    frame = view.load(queries.cost_by, f, dimension)
+    frame = view.load(queries.unit_costs, f, dimension)
     grand = sum((dec(v) or ZERO for v in frame["cost_usd"]), ZERO)
     rows = []
     for r in frame.itertuples(index=False):

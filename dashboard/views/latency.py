@@ -31,7 +31,7 @@ def over_time(f: Filters) -> None:
     """A chosen percentile per model over time."""
     metric = st.segmented_control("Percentile", list(PERCENTILES), format_func=PERCENTILES.__getitem__,
                                   key="latency_metric", default="p95_ms") or "p95_ms"
-    frame = view.load(queries.latency_over_time, f).dropna(subset=[metric])
+    frame = view.load(queries.latency_over_time, f, metric).dropna(subset=[metric])
     if frame.empty:
         st.info("No streamed calls in range (TTFT is measured on streams only)." if "ttft" in metric else "No data.")
         return
@@ -89,10 +89,11 @@ def _overall(frame: pd.DataFrame) -> pd.Series:
 def body() -> None:
     """The page, refreshed in place."""
     f = view.page_filters()
-    if view.is_empty(view.totals(f)):
+    counts = view.load(queries.call_counts, f)
+    if view.is_empty(counts):
         view.empty_state()
         return
-    tot = view.totals(f).iloc[0]
+    tot = counts.iloc[0]
     lat = _overall(view.load(queries.latency_by_model, f))
     cols = st.columns(5)
     cols[0].metric("p50 latency", fmt.ms(num(lat["p50_ms"], float("nan"))), border=True)

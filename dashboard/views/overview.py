@@ -22,7 +22,7 @@ def totals_row(f: Filters) -> bool:
     if calls == 0:
         view.empty_state()
         return False
-    lat = view.load(queries.latency_percentiles, f).iloc[0]
+    lat = view.load(queries.latency_percentiles, f, "p95_ms").iloc[0]
     by_model = view.load(queries.usage_by_model, f)
     all_input = sum(num(tot[c]) for c in ("input_tokens", "cache_read_tokens", "cache_write_5m_tokens",
                                            "cache_write_1h_tokens"))
@@ -72,7 +72,7 @@ def _against(spent: Decimal, limit: Decimal | None) -> str | None:
 
 def what_to_change(f: Filters) -> None:
     """A few concrete suggestions, each linking to the page with the detail."""
-    found = advice.suggestions(view.load(queries.cost_by, f, "feature"), view.load(queries.stop_reasons, f))
+    found = advice.suggestions(view.load(queries.cost_by, f, "feature"), view.load(queries.stop_reasons, f, ("feature",)))
     if not found:
         return
     st.subheader("What to change")

@@ -164,6 +164,22 @@ def test_failed_call_and_count_tokens_cost_zero(inproc) -> None:
     assert rows["count_tokensok"]["cost_usd"] == "0.000000000"
 
 
+def test_batch_bookkeeping_is_free_and_not_unpriced(inproc) -> None:
+    bookkeeping = [
+        call_span(operation=op, model=None, input_tokens=None, output_tokens=None, stop_reason=None)
+        for op in ("batch_create", "batch_retrieve", "batch_results")
+    ]
+    result = call_span(operation="batch_result", model="claude-haiku-4-5", input_tokens=1000, output_tokens=200,
+                       attributes={"anthropic.response.service_tier": "batch"})
+    assert post_spans(inproc.url, [*bookkeeping, result]).status_code == 200
+    rows = {r["operation"]: r["cost_usd"] for r in inproc.query("SELECT operation, cost_usd FROM calls")}
+    assert rows == {
+        "batch_create": "0.000000000", "batch_retrieve": "0.000000000", "batch_results": "0.000000000",
+        "batch_result": "0.001000000",  # (1000 x $1 + 200 x $5) per million, halved for batch
+    }
+    assert "claudescope_unpriced_calls_total 0" in httpx.get(inproc.url + "/metrics").text
+
+
 def test_queue_full_is_429_with_retry_after(inproc_factory) -> None:
     import threading
     import time

@@ -156,6 +156,9 @@ def test_retries_are_one_span_with_attempt_events(otel: Otel, client: anthropic.
     assert events[0][sc.CS_ATTEMPT_ERROR_TYPE] in ("overloaded_error", "rate_limit_error")
     assert events[0][sc.CS_ATTEMPT_RETRY_AFTER] == pytest.approx(0.01)
     assert all(e[sc.CS_ATTEMPT_DURATION_MS] >= 0 for e in events)
+    stamps = [e.timestamp for e in span.events]  # each stamped when its attempt ended
+    assert span.start_time <= stamps[0] and stamps == sorted(stamps) and stamps[-1] <= span.end_time
+    assert len(set(stamps)) == len(stamps)
     assert events[-1][sc.CS_ATTEMPT_REQUEST_ID] == message._request_id
     assert span.attributes[sc.ANTHROPIC_REQUEST_ID] == message._request_id
 

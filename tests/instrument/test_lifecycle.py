@@ -29,7 +29,7 @@ def test_idempotent_and_clean_uninstrument(fake_api: str) -> None:
     cs.instrument(tracer_provider=o.tracer_provider)
     cs.instrument(tracer_provider=o.tracer_provider)
     client = anthropic.Anthropic(base_url=fake_api, api_key="k")
-    assert len(client.middleware) == 1
+    assert client.middleware == ()  # attempts are seen without adding a middleware
     client.messages.create(model=MODEL, max_tokens=10, messages=HELLO, extra_headers={"x-fake-script": "529,ok"})
     assert len(o.spans()) == 1 and len(o.spans()[0].events) == 2
     cs.uninstrument()
@@ -38,7 +38,7 @@ def test_idempotent_and_clean_uninstrument(fake_api: str) -> None:
     assert not hasattr(anthropic._base_client.SyncAPIClient.request, "__wrapped__")
     cs.instrument(tracer_provider=o.tracer_provider)
     try:
-        assert len(client.copy().middleware) == 1  # the copy keeps one attempts middleware, not two
+        assert client.copy().middleware == ()
         client.messages.create(model=MODEL, max_tokens=10, messages=HELLO, extra_headers={"x-fake-script": "529,ok"})
         assert len(o.spans()) == 2 and len(o.spans()[1].events) == 2
     finally:
@@ -57,6 +57,7 @@ def test_client_built_before_instrument_still_traced(fake_api: str) -> None:
     span = o.one()
     assert span.attributes[sc.GEN_AI_RESPONSE_ID] == message.id
     assert span.attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 2
+    assert [e.name for e in span.events] == [sc.CS_ATTEMPT_EVENT]  # per-attempt events too
 
 
 def test_sdk_tracing_off_by_default_and_stacked_when_asked(otel: Otel, fake_api: str) -> None:
@@ -183,3 +184,23 @@ def test_cli_run_command(tmp_path: Path, fake_api: str) -> None:
             time.sleep(0.05)
     assert result.returncode == 0, result.stderr
     assert [(r["service.name"], name) for r, name, _ in sink.spans] == [("cli-svc", f"chat {MODEL}")]
+
+
+def test_fallback_attempts_middleware(fake_api: str) -> None:
+    """On an SDK without ``_attempt_request`` the public middleware reports the attempts."""
+    from opentelemetry.instrumentation.utils import unwrap
+
+    from claudescope.instrument._attempts import middleware_class
+
+    o = make_otel()
+    cs.instrument(tracer_provider=o.tracer_provider)
+    try:
+        unwrap(anthropic._base_client.SyncAPIClient, "_attempt_request")  # as if the SDK lacked it
+        client = anthropic.Anthropic(base_url=fake_api, api_key="k", middleware=[middleware_class()()])
+        client.messages.create(model=MODEL, max_tokens=10, messages=HELLO, extra_headers={"x-fake-script": "529,ok"})
+    finally:
+        cs.uninstrument()
+    span = o.one()
+    assert [e.attributes[sc.CS_ATTEMPT_STATUS] for e in span.events] == [529, 200]
+    assert span.events[0].attributes[sc.CS_ATTEMPT_ERROR_TYPE] == "overloaded_error"
+    assert span.attributes[sc.HTTP_REQUEST_RESEND_COUNT] == 1
