@@ -131,6 +131,9 @@ class Store:
             except MigrationError as exc:
                 raise StoreError(str(exc)) from None
             store._migrate(migrations)
+            # Every session (cursors included) reads and buckets time in UTC whatever the host's
+            # zone: rollup hours and the dashboard's bucket edges depend on it.
+            con.execute("SET GLOBAL TimeZone = 'UTC'")
             # Nothing after this point may read or write files other than the store itself.
             con.execute("SET enable_external_access = false")
             con.execute("SET lock_configuration = true")

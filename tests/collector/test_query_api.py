@@ -103,3 +103,8 @@ def test_bad_bodies(inproc) -> None:
     assert httpx.post(inproc.url + "/api/v1/query", json={"nosql": 1}).status_code == 400
     assert _q(inproc.url, "SELEC nonsense").status_code == 400
     assert _q(inproc.url, "SELECT * FROM no_such_table").status_code == 400
+
+
+def test_sessions_are_utc_whatever_the_host_zone(collector_factory) -> None:
+    running = collector_factory(env={"TZ": "Asia/Kolkata"})
+    assert running.query("SELECT current_setting('TimeZone') AS tz") == [{"tz": "UTC"}]
