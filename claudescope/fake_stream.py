@@ -131,7 +131,9 @@ async def stream_events(
     for index, block in enumerate(message["content"]):
         events = _block_events(index, block)
         body += events[:1] + ([{"type": "ping"}] if index == 0 else []) + events[1:]
-    pause = max(0.0, total - ttft) / max(1, len(body))
+    # The rest of the latency is spread over the text deltas, so the stream ends at ``total``.
+    deltas = sum(1 for event in body if event["type"] == "content_block_delta")
+    pause = max(0.0, total - ttft) / max(1, deltas)
     for position, event in enumerate(body):
         if position >= 3 and action in ("sse-error", "cut"):
             break
