@@ -250,7 +250,7 @@ def request_params(call: PlannedCall, seed: int) -> dict[str, Any]:
     if call.web_search:
         params["tools"] = [*params.get("tools", []), {"type": "web_search_20250305", "name": "web_search", "max_uses": 3}]
     if call.thinking:
-        params["thinking"] = {"type": "enabled", "budget_tokens": 2048}
+        params["thinking"] = {"type": "adaptive"}  # "enabled" + budget_tokens is deprecated in SDK 2.x
         if call.kind != "count_tokens":
             params["max_tokens"] = call.max_tokens + 2048
     if call.geo_us and call.kind != "count_tokens":
