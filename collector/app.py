@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from claudescope.collector import otlp, query_api
 from claudescope.collector.metrics import Metrics
-from claudescope.collector.normalize import Normalizer
+from claudescope.collector.normalize import Batch, Normalizer
 from claudescope.collector.store import QueryTimeout, Store
 from claudescope.collector.writer import QueueFull, Writer, WriterStopped
 from claudescope.config import Config
@@ -43,6 +43,16 @@ class Collector:
     normalizer: Normalizer
     metrics: Metrics
     admin_routes: tuple[Route, ...] = ()
+
+    def normalize(self, message: Any) -> Batch:
+        """Turn one decoded export request into call rows and count what happened to its spans."""
+        batch = self.normalizer.normalize(message)
+        received = sum(len(ss.spans) for rs in message.resource_spans for ss in rs.scope_spans)
+        self.metrics.count_batch(
+            received=received, ignored=batch.ignored, rejected=batch.rejected, unpriced=batch.unpriced,
+            truncated=batch.truncated_values, dropped=batch.dropped_attributes,
+        )
+        return batch
 
 
 def build_app(c: Collector) -> ASGIApp:
@@ -101,12 +111,7 @@ def _traces(c: Collector) -> Callable[[Request], Awaitable[Response]]:
             return _failure(kind, exc.status, exc.message)
         finally:
             budget.give(min(size, limit))
-        batch = c.normalizer.normalize(message)
-        received = sum(len(ss.spans) for rs in message.resource_spans for ss in rs.scope_spans)
-        c.metrics.count_batch(
-            received=received, ignored=batch.ignored, rejected=batch.rejected, unpriced=batch.unpriced,
-            truncated=batch.truncated_values, dropped=batch.dropped_attributes,
-        )
+        batch = c.normalize(message)
         if batch.rows:
             try:
                 await asyncio.wrap_future(c.writer.submit(batch.rows))

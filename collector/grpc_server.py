@@ -35,12 +35,7 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
             if not hmac.compare_digest(str(given), self._expected):
                 context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
         c = self._c
-        batch = c.normalizer.normalize(request)
-        received = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
-        c.metrics.count_batch(
-            received=received, ignored=batch.ignored, rejected=batch.rejected, unpriced=batch.unpriced,
-            truncated=batch.truncated_values, dropped=batch.dropped_attributes,
-        )
+        batch = c.normalize(request)
         if batch.rows:
             try:
                 c.writer.submit(batch.rows).result(_COMMIT_WAIT_S)
