@@ -63,6 +63,14 @@ class _Observer:
             enrich(call.attrs, call.runtime.content.response_attributes, reply)
         call.finish(reason)
 
+    def close(self) -> None:
+        self.end("closed")
+
+    def __del__(self) -> None:
+        # A stream the app dropped without reading to the end still ends its span, once.
+        if not self.call.finished:
+            self.end("abandoned")
+
 
 def _stop(delta: Any) -> dict[str, Any]:
     return stop_attributes(getattr(delta, "stop_reason", None))
@@ -92,13 +100,6 @@ class TracedIterator(_Observer):
         self.event(item)
         return item
 
-    def close(self) -> None:
-        self.end("closed")
-
-    def __del__(self) -> None:
-        if not self.call.finished:
-            self.end("abandoned")
-
 
 class AsyncTracedIterator(_Observer):
     """Wraps an AsyncStream's event iterator."""
@@ -123,13 +124,6 @@ class AsyncTracedIterator(_Observer):
             raise
         self.event(item)
         return item
-
-    def close(self) -> None:
-        self.end("closed")
-
-    def __del__(self) -> None:
-        if not self.call.finished:
-            self.end("abandoned")
 
 
 @guard(default=False)
