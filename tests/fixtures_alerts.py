@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,12 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from claudescope.asgi_server import free_port
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
@@ -132,7 +126,7 @@ def smtp_sink() -> Iterator[SmtpSink]:
             return "250 OK"
 
     for _ in range(5):
-        sink.port = _free_port()
+        sink.port = free_port()
         controller = Controller(Handler(), hostname="127.0.0.1", port=sink.port)
         try:
             controller.start()

@@ -46,7 +46,6 @@ import gzip as gzip_mod
 import json as json_mod
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -60,6 +59,7 @@ import httpx
 import pytest
 
 from claudescope import semconv as sc
+from claudescope.asgi_server import free_port
 
 _REPO = Path(__file__).resolve().parent.parent
 
@@ -217,12 +217,6 @@ def _b64_ids_to_hex(node: Any) -> None:
             _b64_ids_to_hex(item)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class RunningCollector:
     """A ``claudescope collector`` subprocess (see the module docstring)."""
 
@@ -284,7 +278,7 @@ def start_collector(
 ) -> RunningCollector:
     """Start a collector subprocess on a free port and wait for /healthz."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = port or _free_port()
+    port = port or free_port()
     argv = [sys.executable, "-m", "claudescope", "collector", "--data", str(data_dir), "--port", str(port), "--grpc-port", "0"]
     if config_toml is not None:
         cfg = data_dir.parent / f"claudescope-{port}.toml"

@@ -19,6 +19,7 @@ import pytest
 
 from claudescope.dashboard import formatting as fmt
 from tests.fixtures_collector import RunningCollector, start_collector
+from claudescope.asgi_server import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -30,14 +31,6 @@ PAGES = [  # (url path, heading, screenshot name)
     ("latency", "Latency & reliability", "latency"), ("stop-reasons", "Stop reasons", "stop-reasons"),
     ("calls", "Calls explorer", "calls"), ("advisor", "Savings advisor", "advisor"), ("alerts", "Alerts", "alerts"),
 ]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +51,7 @@ def demo_collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
 @pytest.fixture(scope="module")
 def dashboard_url(demo_collector: RunningCollector, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`claudescope dashboard --api URL --port P`, exactly as a user starts it."""
-    port = _free_port()
+    port = free_port()
     root = tmp_path_factory.mktemp("dash")
     config = root / "claudescope.toml"
     config.write_text("[budget]\ndaily_usd = 20\nmonthly_usd = 300\n")

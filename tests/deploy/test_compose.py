@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ import yaml
 
 from claudescope.cli import app
 from claudescope.config import load_config
+from claudescope.asgi_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose"
@@ -349,12 +349,6 @@ def test_help_lists_every_option_used(command: str) -> None:
 # --- the commands really run and pass the compose health checks ----------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _healthcheck(service: dict[str, Any], port: int, default_port: int) -> subprocess.CompletedProcess[str]:
     code = service["healthcheck"]["test"][3].replace(f":{default_port}/", f":{port}/")
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=10)
@@ -403,7 +397,7 @@ def test_compose_collector_and_dashboard_commands_start_and_pass_health_checks(t
     doc = load("docker-compose.yml")
     collector, dashboard = doc["services"]["claudescope"], doc["services"]["dashboard"]
     token = env_file(COMPOSE / "claudescope.env.example")["CLAUDESCOPE_TOKEN"]
-    port, grpc_port, dash_port = _free_port(), _free_port(), _free_port()
+    port, grpc_port, dash_port = free_port(), free_port(), free_port()
     # The compose commands, bound to loopback on free ports (tests never take 4318 / 8501).
     argv = [a if a != "0.0.0.0" else "127.0.0.1" for a in collector["command"]]
     argv = [a if a != "/data" else str(tmp_path / "data") for a in argv]
