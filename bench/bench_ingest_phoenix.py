@@ -41,7 +41,6 @@ import argparse
 import http.client
 import itertools
 import os
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -57,6 +56,7 @@ sys.path.insert(0, str(_BENCH.parent))
 sys.path.insert(0, str(_BENCH))
 
 from bench_ingest import make_batches, peak_rss_mb  # noqa: E402
+from claudescope.asgi_server import free_port  # noqa: E402
 from tests.fixtures_collector import start_collector  # noqa: E402
 
 _RETRY_STATUSES = {429, 503}
@@ -70,12 +70,6 @@ class SendResult:
     latencies: list[float] = field(default_factory=list)
     retries: int = 0
     failures: list[int] = field(default_factory=list)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _post_until_accepted(conn: http.client.HTTPConnection, body: bytes, result: SendResult, lock: threading.Lock) -> None:
@@ -142,11 +136,11 @@ def start_phoenix(venv: Path, workdir: Path, timeout: float = 180.0) -> tuple[su
     exe = venv / "bin" / "phoenix"
     if not exe.exists():
         raise SystemExit(f"{exe} not found: set up the Phoenix venv as described in this script's docstring")
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PHOENIX_", "OTEL_"))}
     env.update(
         PHOENIX_WORKING_DIR=str(workdir), PHOENIX_HOST="127.0.0.1", PHOENIX_PORT=str(port),
-        PHOENIX_GRPC_PORT=str(_free_port()), PHOENIX_TELEMETRY_ENABLED="false",
+        PHOENIX_GRPC_PORT=str(free_port()), PHOENIX_TELEMETRY_ENABLED="false",
         PHOENIX_LOG_MIGRATIONS="false", PHOENIX_ALLOW_EXTERNAL_RESOURCES="false",
         PHOENIX_DISABLE_AGENT_ASSISTANT="true",  # else it connects to a hosted docs MCP server
     )

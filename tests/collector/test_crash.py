@@ -9,7 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.fixtures_collector import _free_port, call_span, encode_spans, start_collector
+from claudescope.asgi_server import free_port
+from tests.fixtures_collector import call_span, encode_spans, start_collector
 
 BATCH = 50
 
@@ -32,7 +33,7 @@ def _client(url: str, batches: list[tuple[list[tuple[str, str]], bytes]], acked:
 
 def test_kill_9_loses_no_acknowledged_span(tmp_path: Path) -> None:
     rng = random.Random(7)
-    data, port = tmp_path / "data", _free_port()
+    data, port = tmp_path / "data", free_port()
     batches = []
     for _ in range(120):
         spans = [call_span() for _ in range(BATCH)]

@@ -11,7 +11,8 @@ import httpx
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tests.fixtures_collector import call_span, encode_spans, start_collector, _free_port
+from claudescope.asgi_server import free_port
+from tests.fixtures_collector import call_span, encode_spans, start_collector
 
 
 def test_subprocess_fixture_roundtrip_and_clean_stop(collector) -> None:
@@ -48,8 +49,8 @@ def test_sql_cli_via_api_and_via_file(collector_factory, tmp_path: Path) -> None
 
 
 def test_grpc_ingest(tmp_path: Path) -> None:
-    grpc_port = _free_port()
-    proc_argv_port = _free_port()
+    grpc_port = free_port()
+    proc_argv_port = free_port()
     running = start_collector(tmp_path / "d", port=proc_argv_port, env={"CLAUDESCOPE_GRPC_PORT": str(grpc_port)})
     try:
         # --grpc-port 0 on the command line wins over the environment: gRPC stays off.
