@@ -2,12 +2,14 @@
 POSTed over 4 keep-alive connections to a `claudescope collector` subprocess.
 
 Prints spans/s (every span acknowledged with 200 = durable), p50/p99 request latency and the
-collector's peak RSS (VmHWM). Usage: python bench/bench_ingest.py [--seconds 20] [--conns 4]
+collector's CPU and peak RSS (VmHWM), its ingest worker processes included.
+Usage: python bench/bench_ingest.py [--seconds 20] [--conns 4] [--workers -1]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import http.client
 import random
 import statistics
@@ -69,18 +71,32 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def children(pid: int) -> list[int]:
+    """The collector's child processes (its ingest workers and multiprocessing's tracker)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--conns", type=int, default=4)
     ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--workers", type=int, default=-1, help="[server] ingest_workers: -1 auto, 0 in-process")
     args = ap.parse_args()
     print(f"encoding batches of {args.size} spans ...", flush=True)
     # Unique ids per batch would need re-encoding; instead enough distinct batches that the
     # bench is dominated by fresh inserts (resent ones are acknowledged duplicates).
     batches = make_batches(400, args.size)
     with tempfile.TemporaryDirectory() as tmp:
-        running = start_collector(Path(tmp) / "data")
+        running = start_collector(Path(tmp) / "data", env={"CLAUDESCOPE_INGEST_WORKERS": str(args.workers)})
         try:
             port = running.port
             counts: list[int] = []
@@ -92,6 +108,8 @@ def main() -> None:
                 t.start()
             for t in threads:
                 t.join()
+            procs = [running.proc.pid, *children(running.proc.pid)]
+            cpu_before = sum(cpu_seconds(p) for p in procs)
             start = time.monotonic()
             deadline = start + args.seconds
             threads = [threading.Thread(target=worker, args=(port, batches[i::args.conns], deadline, counts, lat, args.size, errors)) for i in range(args.conns)]
@@ -100,8 +118,9 @@ def main() -> None:
             for t in threads:
                 t.join()
             elapsed = time.monotonic() - start
+            cpu = sum(cpu_seconds(p) for p in procs) - cpu_before
             stored = running.query("SELECT count(*) AS n FROM call_spans")[0]["n"]
-            rss = peak_rss_mb(running.proc.pid)
+            rss = [peak_rss_mb(p) for p in procs]
         finally:
             running.stop()
     lat.sort()
@@ -109,7 +128,10 @@ def main() -> None:
     print(f"distinct rows stored : {stored:,}")
     print(f"request latency      : p50 {statistics.median(lat) * 1000:.1f} ms, p99 {lat[int(len(lat) * 0.99)] * 1000:.1f} ms")
     print(f"non-200 answers      : {len(errors)} {sorted(set(errors))}")
-    print(f"collector peak RSS   : {rss:.0f} MB")
+    print(f"collector CPU        : {cpu / elapsed:.2f} cores, {cpu / max(sum(counts), 1) * 1e6:.0f} us per span "
+          f"(all {len(procs)} processes), load average {os.getloadavg()[0]:.2f}")
+    print(f"collector peak RSS   : {sum(rss):.0f} MB in total (collector {rss[0]:.0f} MB, "
+          f"children {' + '.join(f'{r:.0f}' for r in rss[1:]) or 'none'} MB)")
 
 
 if __name__ == "__main__":

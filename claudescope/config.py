@@ -115,6 +115,8 @@ class Config:
     token: str | None = None
     retention_days: int | None = None
     log_format: str = "text"
+    # Processes that decode and price OTLP bodies: -1 = one per core but one, 0 = in-process.
+    ingest_workers: int = -1
     budget: BudgetConfig = BudgetConfig()
     alerts: AlertsConfig = AlertsConfig()
     notify: NotifyConfig = NotifyConfig()
@@ -153,6 +155,7 @@ _SCALAR_OPTIONS: dict[str, type] = {
     "token": str,
     "retention_days": int,
     "log_format": str,
+    "ingest_workers": int,
 }
 # Env names that differ from the field name (SPEC says `--data`, so CLAUDESCOPE_DATA).
 _ENV_NAMES = {"data_dir": "DATA"}
@@ -217,6 +220,8 @@ def _apply_scalars(config: Config, values: Mapping[str, Any], *, source: str) ->
         if kind is None:
             raise ConfigError(name, source, "unknown option")
         changes[name] = _coerce(raw, kind, name, source)
+    if changes.get("ingest_workers", -1) < -1:
+        raise ConfigError("ingest_workers", source, "must be -1 (auto), 0 (in-process) or a number of processes")
     return replace(config, **changes)
 
 

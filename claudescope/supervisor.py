@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -64,26 +65,31 @@ def run_up(config: Config, *, detach: bool, console: Console, demo_calls: int = 
         console.print(f"[yellow]already running[/] for {config.data_dir} (see `claudescope status`)")
         return 1
     procs: list[tuple[Child, subprocess.Popen[bytes]]] = []
-    try:
-        for name, argv, url, health in _plan(config):
-            proc = _spawn(argv, config.data_dir / f"{name}.log", detach=detach)
-            child = Child(name, proc.pid, url, url + health)
-            procs.append((child, proc))
-            if not _wait_healthy(child, proc):
+    # Ctrl-C or SIGTERM at any moment, even while the children are still starting, is a stop
+    # request: the children are stopped in order and `up` exits cleanly.
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: stop.set())
+    for name, argv, url, health in _plan(config):
+        proc = _spawn(argv, config.data_dir / f"{name}.log", detach=detach)
+        child = Child(name, proc.pid, url, url + health)
+        procs.append((child, proc))
+        if not _wait_healthy(child, proc, stop):
+            if not stop.is_set():
                 console.print(f"[bold red]{name} did not start[/]; see {config.data_dir / (name + '.log')}")
-                _stop_all([p for _, p in procs])
-                return 1
-    except KeyboardInterrupt:
-        _stop_all([p for _, p in procs])
-        return 130
+            _stop_all([p for _, p in procs])
+            if stop.is_set():
+                console.print("stopped")
+                return 0
+            return 1
     console.print(_where_panel(config, detach=detach))
-    if demo_calls > 0 and not _run_demo(config, demo_calls, console):
+    if demo_calls > 0 and not _run_demo(config, demo_calls, console, stop):
         _stop_all([p for _, p in procs])
-        return 1
+        return 0 if stop.is_set() else 1
     if detach:
         _write_state(config, [c for c, _ in procs])
         return 0
-    return _supervise(procs, console)
+    return _supervise(procs, console, stop)
 
 
 def show_status(config: Config, *, console: Console) -> int:
@@ -168,14 +174,14 @@ def _die_with_parent() -> None:
         pass
 
 
-def _wait_healthy(child: Child, proc: subprocess.Popen[bytes]) -> bool:
+def _wait_healthy(child: Child, proc: subprocess.Popen[bytes], stop: threading.Event) -> bool:
     deadline = time.monotonic() + _START_TIMEOUT_S
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not stop.is_set():
         if proc.poll() is not None:
             return False
         if _healthy(child.health_url):
             return True
-        time.sleep(0.2)
+        stop.wait(0.2)
     return False
 
 
@@ -187,21 +193,13 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _supervise(procs: list[tuple[Child, subprocess.Popen[bytes]]], console: Console) -> int:
-    stop_requested = False
-
-    def request_stop(signum: int, frame: object) -> None:
-        nonlocal stop_requested
-        stop_requested = True
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+def _supervise(procs: list[tuple[Child, subprocess.Popen[bytes]]], console: Console, stop: threading.Event) -> int:
     failed: Child | None = None
-    while not stop_requested and failed is None:
+    while not stop.is_set() and failed is None:
         for child, proc in procs:
             if proc.poll() is not None:
                 failed = child
-        time.sleep(0.2)
+        stop.wait(0.2)
     if failed is not None:
         console.print(f"[bold red]{failed.name} exited[/]; stopping the rest")
     else:
@@ -264,16 +262,21 @@ def _running_children(config: Config) -> bool:
     return any(_alive(c.pid) for c in _read_state(config))
 
 
-def _run_demo(config: Config, calls: int, console: Console) -> bool:
+def _run_demo(config: Config, calls: int, console: Console, stop: threading.Event) -> bool:
     from claudescope.demo import run_demo
 
+    # The demo is a long blocking call: let Ctrl-C interrupt it right away.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         summary = run_demo(
             endpoint=config.api_url, calls=calls, seed=7, live_api_key=None, concurrency=8, console=console,
             token=config.token,
         )
     except KeyboardInterrupt:
+        stop.set()
         return False
+    finally:
+        signal.signal(signal.SIGINT, previous)
     console.print(summary)
     console.print(f"[bold green]demo day loaded[/]: open {config.dashboard_url}")
     return True

@@ -23,8 +23,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from claudescope.collector import otlp, query_api
+from claudescope.collector.decode import Decoded, IngestPool, WorkersUnavailable
 from claudescope.collector.metrics import Metrics
-from claudescope.collector.normalize import Batch, Normalizer
 from claudescope.collector.store import QueryTimeout, Store
 from claudescope.collector.writer import QueueFull, Writer, WriterStopped
 from claudescope.config import Config
@@ -40,19 +40,17 @@ class Collector:
     config: Config
     store: Store
     writer: Writer
-    normalizer: Normalizer
+    ingest: IngestPool
     metrics: Metrics
     admin_routes: tuple[Route, ...] = ()
 
-    def normalize(self, message: Any) -> Batch:
-        """Turn one decoded export request into call rows and count what happened to its spans."""
-        batch = self.normalizer.normalize(message)
-        received = sum(len(ss.spans) for rs in message.resource_spans for ss in rs.scope_spans)
+    def count(self, decoded: Decoded) -> Decoded:
+        """Count what happened to one export request's spans (the ingest metrics)."""
         self.metrics.count_batch(
-            received=received, ignored=batch.ignored, rejected=batch.rejected, unpriced=batch.unpriced,
-            truncated=batch.truncated_values, dropped=batch.dropped_attributes,
+            received=decoded.received, ignored=decoded.ignored, rejected=decoded.rejected,
+            unpriced=decoded.unpriced, truncated=decoded.truncated_values, dropped=decoded.dropped_attributes,
         )
-        return batch
+        return decoded
 
 
 def build_app(c: Collector) -> ASGIApp:
@@ -104,17 +102,18 @@ def _traces(c: Collector) -> Callable[[Request], Awaitable[Response]]:
         try:
             kind = otlp.media_type(request.headers.get("content-type"))
             raw = await _read_limited(request, limit)
-            body = otlp.decompress(raw, request.headers.get("content-encoding"), limit)
-            message = otlp.decode_traces(body, kind)
+            batch = c.count(await c.ingest.arun(raw, kind, request.headers.get("content-encoding")))
         except otlp.BadRequest as exc:
             c.metrics.count_request(f"http_{exc.status}")
             return _failure(kind, exc.status, exc.message)
+        except WorkersUnavailable as exc:
+            c.metrics.count_request("unavailable")
+            return _failure(kind, 503, str(exc), retry_after=True)
         finally:
             budget.give(min(size, limit))
-        batch = c.normalize(message)
-        if batch.rows:
+        if batch.table is not None:
             try:
-                await asyncio.wrap_future(c.writer.submit(batch.rows))
+                await asyncio.wrap_future(c.writer.submit(batch.table))
             except QueueFull as exc:
                 c.metrics.count_request("throttled")
                 return _failure(kind, 429, str(exc), retry_after=True)

@@ -11,6 +11,8 @@ import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from claudescope.collector import otlp
+from claudescope.collector.decode import WorkersUnavailable
 from claudescope.collector.writer import QueueFull, WriterStopped
 
 if TYPE_CHECKING:
@@ -35,10 +37,17 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
             if not hmac.compare_digest(str(given), self._expected):
                 context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
         c = self._c
-        batch = c.normalize(request)
-        if batch.rows:
+        try:
+            # Re-encoding is cheap next to normalising; the workers take bytes either way.
+            batch = c.count(c.ingest.run(request.SerializeToString(), otlp.PROTOBUF, None))
+        except otlp.BadRequest as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
+        except WorkersUnavailable as exc:
+            c.metrics.count_request("unavailable")
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        if batch.table is not None:
             try:
-                c.writer.submit(batch.rows).result(_COMMIT_WAIT_S)
+                c.writer.submit(batch.table).result(_COMMIT_WAIT_S)
             except QueueFull as exc:
                 c.metrics.count_request("throttled")
                 context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))

@@ -31,6 +31,10 @@ class BadRequest(ValueError):
         self.status = status
         self.message = message
 
+    def __reduce__(self) -> tuple[type, tuple[int, str]]:
+        # Raised in ingest worker processes and pickled back to the collector.
+        return (BadRequest, (self.status, self.message))
+
 
 def media_type(content_type: str | None) -> str:
     """``application/x-protobuf`` or ``application/json`` from a Content-Type header.

@@ -16,21 +16,20 @@ import uvicorn
 
 from claudescope.collector.admin_api import admin_routes
 from claudescope.collector.app import Collector, build_app
+from claudescope.collector.decode import IngestPool, resolve_workers
 from claudescope.collector.metrics import Metrics
-from claudescope.collector.normalize import Normalizer
 from claudescope.collector.stacking import StackIndex
 from claudescope.collector.store import Store, StoreError
 from claudescope.collector.writer import Writer
 from claudescope.config import Config, ConfigError
 from claudescope.logs import configure_logging
-from claudescope.pricing import PriceTable
 
 log = logging.getLogger("claudescope.collector")
 RETENTION_EVERY_S = 3600.0
 
 
 def build_collector(config: Config) -> Collector:
-    """Open the store and wire the ingest pipeline (no servers started)."""
+    """Open the store and wire the ingest pipeline (no servers or worker processes started)."""
     store = Store.open(config.db_path)
     metrics = Metrics()
     stack = StackIndex()
@@ -39,10 +38,10 @@ def build_collector(config: Config) -> Collector:
         store, metrics, max_queue_rows=config.limits.max_queue_spans,
         commit_interval_ms=config.limits.commit_interval_ms, stack=stack,
     )
-    normalizer = Normalizer(PriceTable.load(config.pricing), config.limits)
-    collector = Collector(config=config, store=store, writer=writer, normalizer=normalizer, metrics=metrics)
+    ingest = IngestPool(config.pricing, config.limits, resolve_workers(config.ingest_workers))
+    collector = Collector(config=config, store=store, writer=writer, ingest=ingest, metrics=metrics)
     return Collector(
-        config=config, store=store, writer=writer, normalizer=normalizer, metrics=metrics,
+        config=config, store=store, writer=writer, ingest=ingest, metrics=metrics,
         admin_routes=tuple(admin_routes(collector)),
     )
 
@@ -67,6 +66,7 @@ def run_collector(config: Config, *, with_alerts: bool = True) -> None:
     if with_alerts:
         engine = _start_alerts(config, collector.store)
     grpc_server = None
+    collector.ingest.start()
     collector.writer.start()
     stop_retention = _start_retention(config, collector.store)
     try:
@@ -90,6 +90,7 @@ def run_collector(config: Config, *, with_alerts: bool = True) -> None:
         if grpc_server is not None:
             grpc_server.stop(grace=2).wait()
         stop_retention.set()
+        collector.ingest.close()
         collector.writer.stop()
         if engine is not None:
             engine.stop()

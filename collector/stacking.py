@@ -15,14 +15,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+
+import pyarrow as pa
 
 from claudescope.collector.store import SPANS_ARROW_SCHEMA
 
-_NAMES = SPANS_ARROW_SCHEMA.names
-_TRACE, _SPAN, _PARENT = _NAMES.index("trace_id"), _NAMES.index("span_id"), _NAMES.index("parent_span_id")
-_RESPONSE, _RANK, _SOURCE = _NAMES.index("response_id"), _NAMES.index("source_rank"), _NAMES.index("source")
-_SUPERSEDED = _NAMES.index("superseded")
+_KEY_COLUMNS = ("trace_id", "span_id", "parent_span_id", "response_id", "source_rank", "source")
+_SUPERSEDED = SPANS_ARROW_SCHEMA.names.index("superseded")
 
 
 @dataclass(slots=True)
@@ -50,34 +49,39 @@ class StackIndex:
         for trace_id, span_id, parent, response_id, rank, source, superseded in rows:
             self._add(trace_id, _Entry(span_id, parent, response_id, int(rank), source, bool(superseded)))
 
-    def resolve(self, rows: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], list[tuple[str, str]]]:
+    def resolve(self, table: pa.Table) -> tuple[pa.Table, list[tuple[str, str]]]:
         """Mark each new row superseded or not; returns (rows, keys of stored rows now superseded)."""
-        out: list[tuple[Any, ...]] = []
         newly: list[tuple[str, str]] = []
-        for row in rows:
-            trace_id = row[_TRACE]
-            entries = self._traces.get(trace_id) or []
-            entry = _Entry(row[_SPAN], row[_PARENT], row[_RESPONSE], row[_RANK], row[_SOURCE], False)
-            if any(e.span_id == entry.span_id for e in entries):
-                out.append(row)  # a resend: the store ignores it, first copy wins
+        columns = [table.column(name).to_pylist() for name in _KEY_COLUMNS]
+        flags = [self._resolve_one(*row, newly) for row in zip(*columns, strict=True)]
+        if any(flags):
+            flags = [a or b for a, b in zip(flags, table.column("superseded").to_pylist(), strict=True)]
+            table = table.set_column(_SUPERSEDED, "superseded", pa.array(flags, pa.bool_()))
+        return table, newly
+
+    def _resolve_one(
+        self, trace_id: str, span_id: str, parent: str | None, response_id: str | None, rank: int, source: str,
+        newly: list[tuple[str, str]],
+    ) -> bool:
+        """Index one new call span; True when another copy of the same call is preferred."""
+        entries = self._traces.get(trace_id) or []
+        entry = _Entry(span_id, parent, response_id, rank, source, False)
+        if any(e.span_id == span_id for e in entries):
+            return False  # a resend: the store ignores it, first copy wins
+        candidates = [(trace_id, e) for e in entries]
+        twin = self._responses.get(response_id) if response_id else None
+        if twin is not None and twin[0] != trace_id:
+            candidates.append(twin)
+        for other_trace, other in candidates:
+            if not _same_call(entry, other):
                 continue
-            candidates = [(trace_id, e) for e in entries]
-            twin = self._responses.get(entry.response_id) if entry.response_id else None
-            if twin is not None and twin[0] != trace_id:
-                candidates.append(twin)
-            for other_trace, other in candidates:
-                if not _same_call(entry, other):
-                    continue
-                if (other.rank, other.span_id) < (entry.rank, entry.span_id):
-                    entry.superseded = True
-                elif not other.superseded:
-                    other.superseded = True
-                    newly.append((other_trace, other.span_id))
-            self._add(trace_id, entry)
-            if entry.superseded:
-                row = row[:_SUPERSEDED] + (True,) + row[_SUPERSEDED + 1 :]
-            out.append(row)
-        return out, newly
+            if (other.rank, other.span_id) < (entry.rank, entry.span_id):
+                entry.superseded = True
+            elif not other.superseded:
+                other.superseded = True
+                newly.append((other_trace, other.span_id))
+        self._add(trace_id, entry)
+        return entry.superseded
 
     def _add(self, trace_id: str, entry: _Entry) -> None:
         if entry.response_id:

@@ -120,6 +120,11 @@ class Store:
             # Bounds DuckDB's buffer pool (the key index included), so the collector's RSS stays
             # bounded as the store grows; large sorts spill to the store's temp directory.
             config["memory_limit"] = memory_limit
+        if not read_only:
+            # Checkpoint less often than the default 16 MiB of WAL: at sustained ingest each
+            # checkpoint rewrites the primary-key index, and fewer, larger ones cost far less in
+            # total (bench/bench_ingest.py). A crash replays at most this much WAL on restart.
+            config["checkpoint_threshold"] = "256MB"
         try:
             con = duckdb.connect(str(path), read_only=read_only, config=config)
         except duckdb.IOException as exc:

@@ -1,6 +1,6 @@
 """Group commit: one thread owns ingest writes; requests wait for the commit that holds them.
 
-Requests hand their normalised rows to :meth:`Writer.submit` and get a future that resolves
+Requests hand their normalised rows (Arrow) to :meth:`Writer.submit` and get a future that resolves
 once the rows are durable (committed to the DuckDB WAL). Pending rows are bounded by
 ``limits.max_queue_spans``: beyond that ``submit`` raises :class:`QueueFull` and the caller
 answers 429 with Retry-After. A failed commit fails every request in it (503) and loses
@@ -14,13 +14,12 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
 
 import pyarrow as pa
 
 from claudescope.collector.metrics import Metrics
 from claudescope.collector.stacking import StackIndex
-from claudescope.collector.store import SPANS_ARROW_SCHEMA, Store
+from claudescope.collector.store import Store
 
 log = logging.getLogger(__name__)
 _MAX_COMMIT_ROWS = 50_000  # keeps one transaction (and its memory) bounded under a backlog
@@ -39,8 +38,12 @@ class WriterStopped(RuntimeError):
 
 @dataclass(slots=True)
 class _Pending:
-    rows: list[tuple[Any, ...]]
+    table: pa.Table
     future: Future[int] = field(default_factory=Future)
+
+    @property
+    def rows(self) -> int:
+        return self.table.num_rows
 
 
 class Writer:
@@ -68,7 +71,7 @@ class Writer:
         """Start the writer thread."""
         self._thread.start()
 
-    def submit(self, rows: list[tuple[Any, ...]]) -> Future[int]:
+    def submit(self, table: pa.Table) -> Future[int]:
         """Queue rows for the next commit; the future resolves to the stored count when durable.
 
         Raises:
@@ -80,11 +83,11 @@ class Writer:
                 raise WriterStopped("collector is shutting down")
             if not self.healthy:
                 raise WriterStopped("store is failing; retry later")
-            if self._pending_rows and self._pending_rows + len(rows) > self._max_rows:
+            if self._pending_rows and self._pending_rows + table.num_rows > self._max_rows:
                 raise QueueFull(f"write queue full ({self._pending_rows} rows pending)")
-            item = _Pending(rows)
+            item = _Pending(table)
             self._pending.append(item)
-            self._pending_rows += len(rows)
+            self._pending_rows += table.num_rows
             self._cond.notify()
             return item.future
 
@@ -115,19 +118,18 @@ class Writer:
         with self._cond:
             self._cond.wait_for(lambda: self._stopping or self._pending_rows >= _GROUP_ROWS, self._interval)
             taken, rows = [], 0
-            while self._pending and (not taken or rows + len(self._pending[0].rows) <= _MAX_COMMIT_ROWS):
+            while self._pending and (not taken or rows + self._pending[0].rows <= _MAX_COMMIT_ROWS):
                 item = self._pending.pop(0)
                 taken.append(item)
-                rows += len(item.rows)
+                rows += item.rows
             return taken
 
     def _commit(self, items: list[_Pending]) -> None:
         started = time.perf_counter()
-        count = sum(len(i.rows) for i in items)
+        count = sum(i.rows for i in items)
         try:
-            rows = [row for item in items for row in item.rows]
-            rows, superseded = self._stack.resolve(rows)
-            table = _table(rows)
+            table = items[0].table if len(items) == 1 else pa.concat_tables([i.table for i in items])
+            table, superseded = self._stack.resolve(table)
             keys = pa.table({"trace_id": [k[0] for k in superseded], "span_id": [k[1] for k in superseded]}, schema=pa.schema([("trace_id", pa.string()), ("span_id", pa.string())]))
             self._store.insert_spans(table, keys)
         except Exception as exc:  # the disk or the store failed: nothing in this commit is acknowledged
@@ -142,7 +144,7 @@ class Writer:
         self.healthy = True
         self._release(items, count)
         for item in items:
-            item.future.set_result(len(item.rows))
+            item.future.set_result(item.rows)
 
     def _release(self, items: list[_Pending], count: int) -> None:
         with self._cond:
@@ -155,10 +157,3 @@ class Writer:
         except Exception:
             return False
 
-
-def _table(rows: list[tuple[Any, ...]]) -> pa.Table:
-    if not rows:
-        return SPANS_ARROW_SCHEMA.empty_table()
-    columns = list(zip(*rows, strict=True))
-    arrays = [pa.array(col, type=f.type) for col, f in zip(columns, SPANS_ARROW_SCHEMA, strict=True)]
-    return pa.Table.from_arrays(arrays, schema=SPANS_ARROW_SCHEMA)

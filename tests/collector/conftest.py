@@ -40,6 +40,8 @@ class InProcess:
 
 def start_inprocess(data_dir: Path, **config: Any) -> tuple[InProcess, Any]:
     limits = config.pop("limits", Limits())
+    # In-process decoding unless a test asks for worker processes (they cost a spawn each).
+    config.setdefault("ingest_workers", 0)
     cfg = replace(Config(data_dir=data_dir, port=0, grpc_port=0, limits=limits), **config)
     collector = build_collector(cfg)
     collector.writer.start()
@@ -47,6 +49,7 @@ def start_inprocess(data_dir: Path, **config: Any) -> tuple[InProcess, Any]:
 
     def stop() -> None:
         server.stop()
+        collector.ingest.close()
         collector.writer.stop()
         collector.store.close()
 

@@ -1,0 +1,205 @@
+"""One OTLP traces body -> priced call rows as Arrow, in worker processes when configured.
+
+Decoding and normalising is pure-Python CPU work (protobuf attribute reads, pricing) that
+holds the GIL; in the collector's own process it would serialise with the writer thread's
+Python steps between DuckDB calls. ``IngestPool`` runs it in worker processes instead, so
+one collector uses every core: the event loop only moves bytes and the writer only commits.
+Workers return Arrow IPC (one buffer copy), plus the counts the collector's metrics need.
+
+``ingest_workers = 0`` runs the same function in-process (tests, tiny deployments).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from claudescope.collector import otlp
+from claudescope.collector.normalize import Batch, Normalizer
+from claudescope.collector.store import SPANS_ARROW_SCHEMA
+from claudescope.config import Limits, PricingConfig
+from claudescope.pricing import PriceTable
+
+log = logging.getLogger(__name__)
+_PR_SET_PDEATHSIG = 1
+_MAX_AUTO_WORKERS = 8
+
+
+class WorkersUnavailable(RuntimeError):
+    """A worker process died; the pool is restarting (answer 503 with Retry-After)."""
+
+
+@dataclass(slots=True)
+class Decoded:
+    """The outcome of one export request, ready for the writer and the metrics."""
+
+    table: pa.Table | None
+    received: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    ignored: int = 0
+    unpriced: int = 0
+    truncated_values: int = 0
+    dropped_attributes: int = 0
+
+    @property
+    def rows(self) -> int:
+        """Call rows to store."""
+        return 0 if self.table is None else self.table.num_rows
+
+    def rejection_message(self) -> str:
+        """English summary for OTLP partial_success (empty when nothing was rejected)."""
+        return "; ".join(f"{n} span(s) rejected: {reason}" for reason, n in sorted(self.rejected.items()))
+
+
+def decode(normalizer: Normalizer, body: bytes, kind: str, encoding: str | None, max_bytes: int) -> Decoded:
+    """Decompress, parse and normalise one body (raises ``otlp.BadRequest``)."""
+    message = otlp.decode_traces(otlp.decompress(body, encoding, max_bytes), kind)
+    batch = normalizer.normalize(message)
+    received = sum(len(ss.spans) for rs in message.resource_spans for ss in rs.scope_spans)
+    return _decoded(batch, received, rows_to_arrow(batch.rows) if batch.rows else None)
+
+
+def _decoded(batch: Batch, received: int, table: pa.Table | None) -> Decoded:
+    return Decoded(
+        table=table, received=received, rejected=batch.rejected, ignored=batch.ignored, unpriced=batch.unpriced,
+        truncated_values=batch.truncated_values, dropped_attributes=batch.dropped_attributes,
+    )
+
+
+def rows_to_arrow(rows: list[tuple[Any, ...]]) -> pa.Table:
+    """Normaliser rows (SPANS_ARROW_SCHEMA order) as an Arrow table."""
+    if not rows:
+        return SPANS_ARROW_SCHEMA.empty_table()
+    columns = zip(*rows, strict=True)
+    arrays = [pa.array(col, type=f.type) for col, f in zip(columns, SPANS_ARROW_SCHEMA, strict=True)]
+    return pa.Table.from_arrays(arrays, schema=SPANS_ARROW_SCHEMA)
+
+
+def resolve_workers(configured: int) -> int:
+    """-1 (auto): one worker per core but one (the collector's own process needs a core), 1..8."""
+    if configured >= 0:
+        return configured
+    return max(1, min(_MAX_AUTO_WORKERS, (os.cpu_count() or 2) - 1))
+
+
+class IngestPool:
+    """Runs :func:`decode` in ``workers`` processes (or in-process when 0)."""
+
+    def __init__(self, pricing: PricingConfig, limits: Limits, workers: int) -> None:
+        self._pricing = pricing
+        self._limits = limits
+        self.workers = workers
+        self._local = Normalizer(PriceTable.load(pricing), limits) if workers == 0 else None
+        self._lock = threading.Lock()
+        self._executor: ProcessPoolExecutor | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        """Start the worker processes now (instead of on the first request) and wait for them."""
+        if self.workers:
+            for future in [self._pool().submit(_ping) for _ in range(self.workers)]:
+                future.result(timeout=120)
+
+    def run(self, body: bytes, kind: str, encoding: str | None) -> Decoded:
+        """Decode one body; blocks the calling thread (gRPC handlers)."""
+        if self._local is not None:
+            return decode(self._local, body, kind, encoding, self._limits.max_body_bytes)
+        pool = self._pool()
+        try:
+            packed = pool.submit(_work, body, kind, encoding).result()
+        except BrokenProcessPool:
+            raise self._broken(pool) from None
+        return _unpack(packed)
+
+    async def arun(self, body: bytes, kind: str, encoding: str | None) -> Decoded:
+        """Decode one body without blocking the event loop."""
+        if self._local is not None:
+            return decode(self._local, body, kind, encoding, self._limits.max_body_bytes)
+        pool = self._pool()
+        try:
+            packed = await asyncio.wrap_future(pool.submit(_work, body, kind, encoding))
+        except BrokenProcessPool:
+            raise self._broken(pool) from None
+        return _unpack(packed)
+
+    def close(self) -> None:
+        """Stop the workers (idempotent)."""
+        with self._lock:
+            self._closed = True
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def _pool(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._closed:
+                raise WorkersUnavailable("collector is shutting down")
+            if self._executor is None:
+                # spawn, not fork: the collector has threads and an open DuckDB file by now.
+                self._executor = ProcessPoolExecutor(
+                    self.workers, mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_init_worker, initargs=(self._pricing, self._limits),
+                )
+            return self._executor
+
+    def _broken(self, broken: ProcessPoolExecutor) -> WorkersUnavailable:
+        """Drop a broken executor (the next request starts fresh workers); the error to raise."""
+        with self._lock:
+            if self._executor is broken:
+                self._executor = None
+        log.error("an ingest worker process died; starting new workers")
+        broken.shutdown(wait=False, cancel_futures=True)
+        return WorkersUnavailable("an ingest worker died; retry shortly")
+
+
+def _unpack(packed: tuple[bytes | None, tuple[Any, ...]]) -> Decoded:
+    ipc, (received, rejected, ignored, unpriced, truncated, dropped) = packed
+    table = pa.ipc.open_stream(ipc).read_all() if ipc is not None else None
+    return Decoded(table, received, Counter(rejected), ignored, unpriced, truncated, dropped)
+
+
+# --- worker side ---------------------------------------------------------------------
+# Per-process state of a pool worker, set once by its initializer: ProcessPoolExecutor's way
+# of giving workers what they need without pickling it into every task.
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(pricing: PricingConfig, limits: Limits) -> None:
+    if sys.platform == "linux":
+        try:  # a worker must not outlive a collector that was SIGKILLed
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except OSError:
+            pass
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the collector, which stops us
+    _WORKER["normalizer"] = Normalizer(PriceTable.load(pricing), limits)
+    _WORKER["max_bytes"] = limits.max_body_bytes
+
+
+def _ping() -> int:
+    return os.getpid()
+
+
+def _work(body: bytes, kind: str, encoding: str | None) -> tuple[bytes | None, tuple[Any, ...]]:
+    decoded = decode(_WORKER["normalizer"], body, kind, encoding, _WORKER["max_bytes"])
+    ipc = None
+    if decoded.table is not None:
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, decoded.table.schema) as writer:
+            writer.write_table(decoded.table)
+        ipc = sink.getvalue().to_pybytes()
+    stats = (decoded.received, dict(decoded.rejected), decoded.ignored, decoded.unpriced,
+             decoded.truncated_values, decoded.dropped_attributes)
+    return ipc, stats
