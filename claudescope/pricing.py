@@ -20,8 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from claudescope.config import PricingConfig
 from claudescope.pricing_table import (
@@ -33,6 +32,9 @@ from claudescope.pricing_table import (
     id_candidates,
     load_table_data,
 )
+
+if TYPE_CHECKING:  # rich is only needed to print the table, not by the collector's ingest workers
+    from rich.console import Console
 
 __all__ = ["Cost", "PriceDataError", "PriceEntry", "PriceTable", "Rates", "Usage", "print_prices"]
 

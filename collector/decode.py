@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from claudescope.collector import otlp
 from claudescope.collector.normalize import Batch, Normalizer
-from claudescope.collector.store import SPANS_ARROW_SCHEMA
+from claudescope.collector.columns import SPANS_ARROW_SCHEMA
 from claudescope.config import Limits, PricingConfig
 from claudescope.pricing import PriceTable
 

@@ -21,7 +21,7 @@ from claudescope.collector.coerce import as_count as _count
 from claudescope.collector.coerce import as_int32 as _int32
 from claudescope.collector.coerce import as_num as _num
 from claudescope.collector.coerce import as_str as _str
-from claudescope.collector.store import SPANS_ARROW_SCHEMA
+from claudescope.collector.columns import SPANS_ARROW_SCHEMA
 from claudescope.config import Limits
 from claudescope.pricing import PriceTable, Usage
 from claudescope.semconv import CS_EXTRA_PREFIX

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from claudescope.collector.store import SPANS_ARROW_SCHEMA
+from claudescope.collector.columns import SPANS_ARROW_SCHEMA
 
 _KEY_COLUMNS = ("trace_id", "span_id", "parent_span_id", "response_id", "source_rank", "source")
 _SUPERSEDED = SPANS_ARROW_SCHEMA.names.index("superseded")

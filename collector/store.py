@@ -12,7 +12,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,43 +21,18 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from claudescope.collector.columns import CALLS_ARROW_SCHEMA, EXTRA_COLUMNS, SPANS_ARROW_SCHEMA, arrow_schema
 from claudescope.collector.migration_files import Migration, MigrationError, expand, load_migrations
 
-__all__ = ["Store", "StoreError", "StoreVersionError", "QueryTimeout", "load_migrations", "statement_types"]
+__all__ = [
+    "CALLS_ARROW_SCHEMA", "EXTRA_COLUMNS", "SPANS_ARROW_SCHEMA", "QueryTimeout", "Store", "StoreError",
+    "StoreVersionError", "arrow_schema", "load_migrations", "statement_types",
+]
 from claudescope.collector.rollups import ROLLUPS
-from claudescope.schema import CALL_COLUMNS, Column
 
 log = logging.getLogger(__name__)
 
 CALLS_TABLE = "call_spans"
-# Bookkeeping columns of call_spans after the schema.py columns.
-EXTRA_COLUMNS: tuple[Column, ...] = (
-    Column("parent_span_id", "VARCHAR", "parent span id (hex), for stacked-producer matching"),
-    Column("source_rank", "TINYINT", "producer preference, lower wins"),
-    Column("superseded", "BOOLEAN", "another producer's copy of the same call is preferred"),
-    Column("ingested_at", "TIMESTAMPTZ", "when the collector committed it"),
-)
-
-_ARROW_TYPES: dict[str, pa.DataType] = {
-    "VARCHAR": pa.string(),
-    "JSON": pa.string(),
-    "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
-    "DOUBLE": pa.float64(),
-    "BOOLEAN": pa.bool_(),
-    "INTEGER": pa.int32(),
-    "BIGINT": pa.int64(),
-    "TINYINT": pa.int8(),
-    "DECIMAL(18,9)": pa.decimal128(18, 9),
-}
-
-
-def arrow_schema(columns: Iterable[Column]) -> pa.Schema:
-    """Arrow schema for ``columns`` (built from claudescope.schema, the one definition)."""
-    return pa.schema([pa.field(c.name, _ARROW_TYPES[c.sql_type]) for c in columns])
-
-
-CALLS_ARROW_SCHEMA = arrow_schema(CALL_COLUMNS)
-SPANS_ARROW_SCHEMA = arrow_schema((*CALL_COLUMNS, *EXTRA_COLUMNS))
 
 
 class StoreError(RuntimeError):
