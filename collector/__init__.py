@@ -1,7 +1,8 @@
 """claudescope.collector: OTLP receiver -> priced ``calls`` rows in DuckDB -> query API.
 
 Modules: ``service`` (composition root, ``run_collector``), ``app`` (HTTP routes), ``otlp``
-(wire formats and limits), ``normalize`` + ``aliases`` (span -> call row, the one alias table),
+(wire formats and limits), ``decode`` (body -> Arrow rows, in ``ingest_workers`` processes),
+``normalize`` + ``aliases`` (span -> call row, the one alias table), ``columns`` (row shapes),
 ``stacking`` (one row per call across stacked producers), ``writer`` (bounded queue + group
 commit), ``store`` (the only DuckDB user), ``query_api`` (read-only guard), ``grpc_server``,
 ``metrics``, ``sqlcli``, ``admin`` / ``admin_api`` (reprice, export, backup, restore).

@@ -143,6 +143,9 @@ def admin_routes(collector: Collector) -> list[Route]:
             prices = PriceTable.load(pricing)
         except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
             return JSONResponse({"error": f"bad request: {exc}"}, 400)
+        # New spans first, then the stored ones: a span arriving meanwhile is priced by the new
+        # table either way.
+        await run_in_threadpool(collector.ingest.use_pricing, pricing)
         report = await run_in_threadpool(reprice_store, collector.store, prices, since)
         return JSONResponse(report.as_json())
 

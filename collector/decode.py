@@ -135,6 +135,20 @@ class IngestPool:
             raise self._broken(pool) from None
         return _unpack(packed)
 
+    def use_pricing(self, pricing: PricingConfig) -> None:
+        """Price every body decoded from now on with ``pricing`` (after a live reprice).
+
+        Workers load their price table once, so the current ones are retired: bodies they
+        already hold finish with the old table, new bodies go to fresh workers.
+        """
+        local = Normalizer(PriceTable.load(pricing), self._limits) if self.workers == 0 else None
+        with self._lock:
+            self._pricing = pricing
+            self._local = local
+            retired, self._executor = self._executor, None
+        if retired is not None:
+            retired.shutdown(wait=False)
+
     def close(self) -> None:
         """Stop the workers (idempotent)."""
         with self._lock:

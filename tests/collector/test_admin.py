@@ -29,10 +29,13 @@ def test_reprice_reports_difference_live_and_offline(collector_factory, tmp_path
     assert r.returncode == 0, r.stderr
     assert "2 calls" in r.stdout and "newly priced 1" in r.stdout and "delta $+2.000000000" in r.stdout
     assert running.query("SELECT cost_usd FROM calls WHERE request_model = 'claude-custom-x'")[0]["cost_usd"] == "2.000000000"
+    # The running collector prices new spans with the table the reprice used, too.
+    running.post_spans([call_span(model="claude-custom-x", input_tokens=0, output_tokens=1_000_000)])
+    assert running.query("SELECT count(*) AS n FROM calls WHERE cost_usd = 10")[0]["n"] == 1
     running.stop()
     r = _run("reprice", "--data", str(data), "--since", "2000-01-01", cwd=tmp_path)  # built-in table again
     assert r.returncode == 0, r.stderr
-    assert "now unpriced 1" in r.stdout
+    assert "now unpriced 2" in r.stdout
 
 
 def test_export_backup_restore(collector_factory, tmp_path: Path) -> None:
