@@ -197,7 +197,10 @@ def _init_worker(pricing: PricingConfig, limits: Limits) -> None:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         except OSError:
             pass
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the collector, which stops us
+    # Ctrl-C and a process-group SIGTERM (`claudescope up` stopping the collector) reach the
+    # collector too, which drains the bodies in flight and then stops its workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _WORKER["normalizer"] = Normalizer(PriceTable.load(pricing), limits)
     _WORKER["max_bytes"] = limits.max_body_bytes
 
