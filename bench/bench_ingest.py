@@ -90,13 +90,15 @@ def main() -> None:
     ap.add_argument("--conns", type=int, default=4)
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--workers", type=int, default=-1, help="[server] ingest_workers: -1 auto, 0 in-process")
+    ap.add_argument("--commit-interval-ms", type=int, default=None, help="[limits] commit_interval_ms")
     args = ap.parse_args()
     print(f"encoding batches of {args.size} spans ...", flush=True)
     # Unique ids per batch would need re-encoding; instead enough distinct batches that the
     # bench is dominated by fresh inserts (resent ones are acknowledged duplicates).
     batches = make_batches(400, args.size)
     with tempfile.TemporaryDirectory() as tmp:
-        running = start_collector(Path(tmp) / "data", env={"CLAUDESCOPE_INGEST_WORKERS": str(args.workers)})
+        toml = None if args.commit_interval_ms is None else f"[limits]\ncommit_interval_ms = {args.commit_interval_ms}\n"
+        running = start_collector(Path(tmp) / "data", config_toml=toml, env={"CLAUDESCOPE_INGEST_WORKERS": str(args.workers)})
         try:
             port = running.port
             counts: list[int] = []

@@ -55,7 +55,7 @@ _BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(_BENCH.parent))
 sys.path.insert(0, str(_BENCH))
 
-from bench_ingest import make_batches, peak_rss_mb  # noqa: E402
+from bench_ingest import children, cpu_seconds, make_batches, peak_rss_mb  # noqa: E402
 from claudescope.asgi_server import free_port  # noqa: E402
 from tests.fixtures_collector import start_collector  # noqa: E402
 
@@ -172,10 +172,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(5)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def tree(pid: int) -> list[int]:
+    """A server process and its children (claudescope's ingest workers), measured together."""
+    return [pid, *children(pid)]
 
 
 class LoadSampler:
@@ -212,19 +211,20 @@ def run_claudescope(tmp: Path, warm: list[bytes], batches: list[bytes], conns: i
     running = start_collector(tmp / "cs-data")
     try:
         send_all(running.port, warm, conns)
-        cpu0 = cpu_seconds(running.proc.pid)
+        procs = tree(running.proc.pid)
+        cpu0 = sum(map(cpu_seconds, procs))
         with LoadSampler() as load:
             r = send_all(running.port, batches, conns)
-        cpu = cpu_seconds(running.proc.pid) - cpu0
+        cpu = sum(map(cpu_seconds, procs)) - cpu0
         stored = running.query("SELECT count(*) AS n FROM call_spans")[0]["n"]
-        rss = peak_rss_mb(running.proc.pid)
+        rss = sum(map(peak_rss_mb, procs))
     finally:
         running.stop()
     rate = spans / r.elapsed
     print(f"  acknowledged = durable: {rate:,.0f} spans/s  ({spans:,} spans in {r.elapsed:.2f}s)")
     print(f"  rows stored (incl. {len(warm)} warm-up batches): {stored:,}")
     print(f"  request latency: {_latency(r)}; 503/429 retries: {r.retries}; other failures: {r.failures}")
-    print(f"  collector peak RSS: {rss:.0f} MB; CPU used: {cpu:.1f} s ({spans / max(cpu, 1e-9):,.0f} spans per CPU-second)")
+    print(f"  collector peak RSS (with its workers): {rss:.0f} MB; CPU used: {cpu:.1f} s ({spans / max(cpu, 1e-9):,.0f} spans per CPU-second)")
     print(f"  {load.summary()}", flush=True)
     return {"ack": rate, "durable": rate, "per_cpu": spans / max(cpu, 1e-9)}
 
@@ -240,13 +240,14 @@ def run_phoenix(tmp: Path, venv: Path, warm: list[bytes], batches: list[bytes], 
         _, got = wait_for_count(db, warm_spans, 120)
         if got < warm_spans:
             raise RuntimeError(f"phoenix stored only {got} of {warm_spans} warm-up spans")
-        cpu0 = cpu_seconds(proc.pid)
+        procs = tree(proc.pid)
+        cpu0 = sum(map(cpu_seconds, procs))
         with LoadSampler() as load:
             start = time.monotonic()
             r = send_all(port, batches, conns)
             done_at, stored = wait_for_count(db, warm_spans + spans, 1800)
-        cpu = cpu_seconds(proc.pid) - cpu0
-        rss = peak_rss_mb(proc.pid)
+        cpu = sum(map(cpu_seconds, procs)) - cpu0
+        rss = sum(map(peak_rss_mb, procs))
     finally:
         _stop(proc)
     durable_s = done_at - start

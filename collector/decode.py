@@ -20,7 +20,7 @@ import signal
 import sys
 import threading
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +28,7 @@ from typing import Any
 import pyarrow as pa
 
 from claudescope.collector import otlp
-from claudescope.collector.normalize import Batch, Normalizer
+from claudescope.collector.normalize import Normalizer
 from claudescope.collector.columns import SPANS_ARROW_SCHEMA
 from claudescope.config import Limits, PricingConfig
 from claudescope.pricing import PriceTable
@@ -68,13 +68,10 @@ def decode(normalizer: Normalizer, body: bytes, kind: str, encoding: str | None,
     """Decompress, parse and normalise one body (raises ``otlp.BadRequest``)."""
     message = otlp.decode_traces(otlp.decompress(body, encoding, max_bytes), kind)
     batch = normalizer.normalize(message)
-    received = sum(len(ss.spans) for rs in message.resource_spans for ss in rs.scope_spans)
-    return _decoded(batch, received, rows_to_arrow(batch.rows) if batch.rows else None)
-
-
-def _decoded(batch: Batch, received: int, table: pa.Table | None) -> Decoded:
     return Decoded(
-        table=table, received=received, rejected=batch.rejected, ignored=batch.ignored, unpriced=batch.unpriced,
+        table=rows_to_arrow(batch.rows) if batch.rows else None,
+        received=sum(len(ss.spans) for rs in message.resource_spans for ss in rs.scope_spans),
+        rejected=batch.rejected, ignored=batch.ignored, unpriced=batch.unpriced,
         truncated_values=batch.truncated_values, dropped_attributes=batch.dropped_attributes,
     )
 
@@ -117,9 +114,9 @@ class IngestPool:
         """Decode one body; blocks the calling thread (gRPC handlers)."""
         if self._local is not None:
             return decode(self._local, body, kind, encoding, self._limits.max_body_bytes)
-        pool = self._pool()
+        pool, future = self._submit(body, kind, encoding)
         try:
-            packed = pool.submit(_work, body, kind, encoding).result()
+            packed = future.result()
         except BrokenProcessPool:
             raise self._broken(pool) from None
         return _unpack(packed)
@@ -128,9 +125,9 @@ class IngestPool:
         """Decode one body without blocking the event loop."""
         if self._local is not None:
             return decode(self._local, body, kind, encoding, self._limits.max_body_bytes)
-        pool = self._pool()
+        pool, future = self._submit(body, kind, encoding)
         try:
-            packed = await asyncio.wrap_future(pool.submit(_work, body, kind, encoding))
+            packed = await asyncio.wrap_future(future)
         except BrokenProcessPool:
             raise self._broken(pool) from None
         return _unpack(packed)
@@ -156,6 +153,17 @@ class IngestPool:
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(self, body: bytes, kind: str, encoding: str | None) -> tuple[ProcessPoolExecutor, Future[Any]]:
+        for _ in range(3):
+            pool = self._pool()
+            try:
+                return pool, pool.submit(_work, body, kind, encoding)
+            except BrokenProcessPool:
+                raise self._broken(pool) from None
+            except RuntimeError:  # retired by use_pricing() between _pool() and submit(): take the new one
+                continue
+        raise WorkersUnavailable("ingest workers are restarting; retry shortly")
 
     def _pool(self) -> ProcessPoolExecutor:
         with self._lock:
