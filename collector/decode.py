@@ -66,7 +66,7 @@ class Decoded:
 
 def decode(normalizer: Normalizer, body: bytes, kind: str, encoding: str | None, max_bytes: int) -> Decoded:
     """Decompress, parse and normalise one body (raises ``otlp.BadRequest``)."""
-    message = otlp.decode_traces(otlp.decompress(body, encoding, max_bytes), kind)
+    message = otlp.decode_traces_lazy(otlp.decompress(body, encoding, max_bytes), kind)
     batch = normalizer.normalize(message)
     return Decoded(
         table=rows_to_arrow(batch.rows) if batch.rows else None,

@@ -16,6 +16,7 @@ from typing import Any
 
 
 from claudescope.collector import aliases as al
+from claudescope.collector import otlp
 from claudescope.collector.coerce import as_bool as _bool
 from claudescope.collector.coerce import as_count as _count
 from claudescope.collector.coerce import as_int32 as _int32
@@ -59,6 +60,7 @@ _SINGLE = tuple((f, names[0]) for f, names in _FIELDS.items() if len(names) == 1
 _MULTI = tuple((f, names) for f, names in _FIELDS.items() if len(names) > 1)
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 _MAX_KEY_CACHE = 4096  # attribute names come from senders: bound the per-name cache
+_MAX_DECODED = 200_000  # distinct small attributes remembered (~30 MB at most)
 
 
 _ROW_ORDER = (
@@ -99,6 +101,10 @@ class Normalizer:
         self._max_attrs = limits.max_attributes_per_span
         # attribute name -> its name in the attributes JSON (None: not stored), per content rule
         self._rest_names: dict[bool, dict[str, str | None]] = {True: {}, False: {}}
+        # serialized KeyValue -> (key, value, False): most attributes repeat across spans
+        self._decoded: dict[bytes, tuple[str, Any, bool]] = {}
+        # (attribute names in order, drop content) -> _plan(): per span shape
+        self._plans: dict[tuple[tuple[str, ...], bool], _Plan] = {}
 
     def normalize(self, request: Any, *, now: datetime | None = None) -> Batch:
         """Normalise every span of an ``ExportTraceServiceRequest``."""
@@ -116,7 +122,8 @@ class Normalizer:
         return batch
 
     def _one(self, span: Any, source: str, rank: int, service: str | None, ingested: datetime, batch: Batch) -> None:
-        attrs, picked = self._attributes(span, batch)
+        attrs = self._attributes(span, batch)
+        picked, rest = self._split(attrs, source in al.CONTENT_BY_DEFAULT)
         operation = _operation(span.name, source, attrs, picked)
         if operation is None:
             batch.ignored += 1
@@ -125,10 +132,10 @@ class Normalizer:
         if reason:
             batch.rejected[reason] += 1
             return
-        batch.rows.append(self._row(span, attrs, picked, operation, source, rank, service, ingested, batch))
+        batch.rows.append(self._row(span, picked, rest, operation, source, rank, service, ingested, batch))
 
-    def _attributes(self, span: Any, batch: Batch) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(every attribute, the alias-table fields picked from them)."""
+    def _attributes(self, span: Any, batch: Batch) -> dict[str, Any]:
+        """Every attribute of the span, by name (oversize values truncated)."""
         items = span.attributes
         count = len(items)
         dropped = 0
@@ -137,33 +144,59 @@ class Normalizer:
             batch.dropped_attributes += dropped
             items = items[: self._max_attrs]
         attrs: dict[str, Any] = {}
-        # Only a string longer than a quarter of the value limit can exceed it in UTF-8 bytes:
-        # note one while flattening instead of scanning (or sizing) the span again.
-        quarter = self._max_value // 4
+        cache = self._decoded
         oversize = False
-        for kv in items:
-            value = kv.value
-            kind = value.WhichOneof("value")
-            if kind == "string_value":
-                text = value.string_value
-                if len(text) > quarter:
-                    oversize = True
-                attrs[kv.key] = text
-            elif kind == "int_value":
-                attrs[kv.key] = value.int_value
-            elif kind == "bool_value":
-                attrs[kv.key] = value.bool_value
-            elif kind == "double_value":
-                attrs[kv.key] = value.double_value
-            else:
-                text = attrs[kv.key] = _value(value)
-                if text.__class__ is str and len(text) > quarter:
-                    oversize = True
+        for blob in items:
+            known = cache.get(blob)
+            if known is None:
+                known = self._decode_attribute(blob)
+            key, value, big = known
+            attrs[key] = value
+            if big:
+                oversize = True
         if oversize:
             self._truncate(attrs, batch)
         if dropped:
             attrs[DROPPED_MARK] = dropped
-        return attrs, _pick(attrs)
+        return attrs
+
+    def _split(self, attrs: dict[str, Any], drop_content: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(the alias-table fields, the attributes JSON's entries) of one span.
+
+        Spans of one producer carry the same attribute names in the same order, so which
+        attribute feeds which field (and which are stored, under what name) is worked out once
+        per such shape and then applied by position.
+        """
+        values = list(attrs.values())
+        if None in values:  # an empty AnyValue: the per-name rules decide (rare)
+            return _pick(attrs), _rest(attrs, drop_content, self._rest_names[drop_content])
+        shape = (tuple(attrs), drop_content)
+        plan = self._plans.get(shape)
+        if plan is None:
+            if len(self._plans) >= _MAX_KEY_CACHE:
+                self._plans.clear()
+            plan = self._plans[shape] = _plan(shape[0], drop_content, self._rest_names[drop_content])
+        picks, stored = plan
+        return {f: values[i] for f, i in picks}, {name: values[i] for i, name in stored}
+
+    def _decode_attribute(self, blob: bytes) -> tuple[str, Any, bool]:
+        """(key, value, may exceed the value limit) of one serialized KeyValue, cached by its
+        bytes when it is a small scalar (the common, repeating case)."""
+        kv = otlp.decode_attribute(blob)
+        value = kv.value
+        kind = value.WhichOneof("value")
+        if kind in _SCALAR_KINDS:
+            plain = getattr(value, kind)
+            # Only a string longer than a quarter of the value limit can exceed it in UTF-8 bytes.
+            big = kind == "string_value" and len(plain) > self._max_value // 4
+            known = (kv.key, plain, big)
+            if not big:
+                if len(self._decoded) >= _MAX_DECODED:
+                    self._decoded.clear()
+                self._decoded[blob] = known
+            return known
+        plain = _value(value)
+        return kv.key, plain, plain.__class__ is str and len(plain) > self._max_value // 4
 
     def _truncate(self, attrs: dict[str, Any], batch: Batch) -> None:
         limit = self._max_value
@@ -177,7 +210,7 @@ class Normalizer:
             attrs[TRUNCATED_MARK] = truncated
 
     def _row(
-        self, span: Any, attrs: dict[str, Any], p: dict[str, Any], operation: str, source: str, rank: int,
+        self, span: Any, p: dict[str, Any], rest: dict[str, Any], operation: str, source: str, rank: int,
         service: str | None, ingested: datetime, batch: Batch,
     ) -> tuple[Any, ...]:
         start, end = span.start_time_unix_nano, span.end_time_unix_nano
@@ -200,7 +233,7 @@ class Normalizer:
             usage.output_tokens, usage.web_search_requests, usage.service_tier, usage.inference_geo, usage.speed,
             _str(p.get("user_id")), _str(p.get("feature")), _str(p.get("prompt_version")),
             *cost, version, _str(p.get("response_id")), _str(p.get("request_id")), source,
-            _rest_json(attrs, source, self._rest_names[source in al.CONTENT_BY_DEFAULT]),
+            _JSON.encode(rest) if rest else None,
             span.parent_span_id.hex() or None, rank, False, ingested,
         )
 
@@ -394,24 +427,39 @@ def _rest_name(key: str, drop_content: bool) -> str | None:
     return key
 
 
-def _rest_json(attrs: dict[str, Any], source: str, names: dict[str, str | None] | None = None) -> str | None:
-    """The attributes not mapped to a column, as JSON (secrets and default-on content dropped).
-
-    ``names`` caches :func:`_rest_name` for this source's content rule (senders repeat names).
-    """
-    drop_content = source in al.CONTENT_BY_DEFAULT
-    if names is None:
-        names = {}
+def _rest(attrs: dict[str, Any], drop_content: bool, names: dict[str, str | None]) -> dict[str, Any]:
+    """The attributes not mapped to a column (secrets and default-on content dropped), by the
+    name they are stored under; ``names`` caches :func:`_rest_name` (senders repeat names)."""
     rest = {}
     for key, value in attrs.items():
-        try:
-            name = names[key]
-        except KeyError:
-            if len(names) >= _MAX_KEY_CACHE:
-                names.clear()
-            name = names[key] = _rest_name(key, drop_content)
+        name = _cached_rest_name(key, drop_content, names)
         if name is not None:
             rest[name] = value
-    if not rest:
-        return None
-    return _JSON.encode(rest)
+    return rest
+
+
+def _cached_rest_name(key: str, drop_content: bool, names: dict[str, str | None]) -> str | None:
+    try:
+        return names[key]
+    except KeyError:
+        if len(names) >= _MAX_KEY_CACHE:
+            names.clear()
+        name = names[key] = _rest_name(key, drop_content)
+        return name
+
+
+_Plan = tuple[tuple[tuple[str, int], ...], tuple[tuple[int, str], ...]]
+
+
+def _plan(keys: tuple[str, ...], drop_content: bool, names: dict[str, str | None]) -> _Plan:
+    """For attribute names ``keys`` (all with values): (field, position) of each alias-table
+    field's most preferred alias, and (position, stored name) of each attribute to store."""
+    position = {key: i for i, key in enumerate(keys)}
+    picks = []
+    for field_name, aliases in _FIELDS.items():
+        for alias in aliases:
+            if alias in position:
+                picks.append((field_name, position[alias]))
+                break
+    stored = tuple((i, name) for i, key in enumerate(keys) if (name := _cached_rest_name(key, drop_content, names)) is not None)
+    return tuple(picks), stored

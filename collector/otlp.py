@@ -13,9 +13,13 @@ import json
 import zlib
 from typing import Any
 
-from google.protobuf import json_format
-from google.protobuf.message import DecodeError
+from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
+from google.protobuf.descriptor_pb2 import FieldDescriptorProto as Field
+from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1 import common_pb2
+from opentelemetry.proto.resource.v1 import resource_pb2
+from opentelemetry.proto.trace.v1 import trace_pb2
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -85,11 +89,46 @@ def decode_traces(body: bytes, kind: str) -> ExportTraceServiceRequest:
     """Parse an already-decompressed OTLP traces body of ``kind`` (PROTOBUF or JSON)."""
     request = ExportTraceServiceRequest()
     if kind == PROTOBUF:
-        try:
-            request.ParseFromString(body)
-        except (DecodeError, RecursionError) as exc:
-            raise BadRequest(400, f"undecodable protobuf: {exc}") from None
+        _parse(request, body)
         return request
+    return _from_json(body)
+
+
+def decode_traces_lazy(body: bytes, kind: str) -> Message:
+    """Like :func:`decode_traces`, but each span's attributes stay serialized ``KeyValue`` bytes.
+
+    The same wire format read through a view (``LAZY_REQUEST``) whose ``Span.attributes`` is
+    ``repeated bytes``: upb copies each attribute's bytes instead of building Python objects
+    for it, so the normaliser can decode each distinct attribute once (most repeat from span
+    to span: model, feature, user, provider...). Decode them with :func:`decode_attribute`.
+    """
+    if kind == JSON:
+        body = _from_json(body).SerializeToString()
+    request = LAZY_REQUEST()
+    _parse(request, body)
+    return request
+
+
+def decode_attribute(blob: bytes) -> common_pb2.KeyValue:
+    """One serialized ``KeyValue`` of a lazily decoded span.
+
+    Raises:
+        BadRequest: 400, as the whole body would have been refused by an eager parse.
+    """
+    kv = common_pb2.KeyValue()
+    _parse(kv, blob)
+    return kv
+
+
+def _parse(message: Message, body: bytes) -> None:
+    try:
+        message.ParseFromString(body)
+    except (DecodeError, RecursionError) as exc:
+        raise BadRequest(400, f"undecodable protobuf: {exc}") from None
+
+
+def _from_json(body: bytes) -> ExportTraceServiceRequest:
+    request = ExportTraceServiceRequest()
     document = _load_json(body)
     try:
         json_format.ParseDict(_ids_to_base64(document, 0), request, ignore_unknown_fields=True)
@@ -138,6 +177,57 @@ def _hex_to_base64(value: str) -> str:
         # Not hex: keep no id, so the span is rejected with a reason instead of the batch.
         raw = b""
     return base64.b64encode(raw).decode("ascii")
+
+
+def _lazy_request_class() -> type[Message]:
+    """ExportTraceServiceRequest's wire format with ``Span.attributes`` as ``repeated bytes``.
+
+    Fields claudescope never reads (trace_state, flags, events, links, dropped counts) are left
+    undeclared: upb keeps them as unknown bytes without decoding them.
+    """
+    file = descriptor_pb2.FileDescriptorProto(
+        name="claudescope/lazy_trace.proto", package="claudescope.lazy", syntax="proto3",
+        dependency=[common_pb2.DESCRIPTOR.name, resource_pb2.DESCRIPTOR.name, trace_pb2.DESCRIPTOR.name],
+    )
+    optional, repeated = Field.LABEL_OPTIONAL, Field.LABEL_REPEATED
+
+    def message(name: str, *fields: tuple[str, int, int, int, str]) -> None:
+        proto = file.message_type.add(name=name)
+        for field_name, number, field_type, label, type_name in fields:
+            field = proto.field.add(name=field_name, number=number, type=field_type, label=label)
+            if type_name:  # proto2 presence: an empty type_name would still count as set
+                field.type_name = type_name
+
+    message(
+        "Span",
+        ("trace_id", 1, Field.TYPE_BYTES, optional, ""), ("span_id", 2, Field.TYPE_BYTES, optional, ""),
+        ("parent_span_id", 4, Field.TYPE_BYTES, optional, ""), ("name", 5, Field.TYPE_STRING, optional, ""),
+        ("kind", 6, Field.TYPE_INT32, optional, ""),
+        ("start_time_unix_nano", 7, Field.TYPE_FIXED64, optional, ""),
+        ("end_time_unix_nano", 8, Field.TYPE_FIXED64, optional, ""),
+        ("attributes", 9, Field.TYPE_BYTES, repeated, ""),
+        ("status", 15, Field.TYPE_MESSAGE, optional, ".opentelemetry.proto.trace.v1.Status"),
+    )
+    message(
+        "ScopeSpans",
+        ("scope", 1, Field.TYPE_MESSAGE, optional, ".opentelemetry.proto.common.v1.InstrumentationScope"),
+        ("spans", 2, Field.TYPE_MESSAGE, repeated, ".claudescope.lazy.Span"),
+    )
+    message(
+        "ResourceSpans",
+        ("resource", 1, Field.TYPE_MESSAGE, optional, ".opentelemetry.proto.resource.v1.Resource"),
+        ("scope_spans", 2, Field.TYPE_MESSAGE, repeated, ".claudescope.lazy.ScopeSpans"),
+    )
+    message("ExportTraceServiceRequest", ("resource_spans", 1, Field.TYPE_MESSAGE, repeated, ".claudescope.lazy.ResourceSpans"))
+    pool = descriptor_pool.Default()
+    try:
+        descriptor = pool.FindMessageTypeByName("claudescope.lazy.ExportTraceServiceRequest")
+    except KeyError:
+        descriptor = pool.Add(file).message_types_by_name["ExportTraceServiceRequest"]
+    return message_factory.GetMessageClass(descriptor)
+
+
+LAZY_REQUEST = _lazy_request_class()
 
 
 def encode_gzip(data: bytes) -> bytes:
