@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -71,6 +72,18 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def _commit_metrics(url: str) -> dict[str, float]:
+    """The collector's own commit counters from /metrics."""
+    with urllib.request.urlopen(url + "/metrics", timeout=30) as response:
+        text = response.read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return values
+
+
 def children(pid: int) -> list[int]:
     """The collector's child processes (its ingest workers and multiprocessing's tracker)."""
     found = []
@@ -122,6 +135,7 @@ def main() -> None:
             elapsed = time.monotonic() - start
             cpu = sum(cpu_seconds(p) for p in procs) - cpu_before
             stored = running.query("SELECT count(*) AS n FROM call_spans")[0]["n"]
+            metrics = _commit_metrics(running.url)
             rss = [peak_rss_mb(p) for p in procs]
         finally:
             running.stop()
@@ -130,6 +144,11 @@ def main() -> None:
     print(f"distinct rows stored : {stored:,}")
     print(f"request latency      : p50 {statistics.median(lat) * 1000:.1f} ms, p99 {lat[int(len(lat) * 0.99)] * 1000:.1f} ms")
     print(f"non-200 answers      : {len(errors)} {sorted(set(errors))}")
+    commits = metrics.get("claudescope_commits_total", 0.0)
+    if commits:
+        rows = metrics.get("claudescope_calls_stored_total", 0.0)
+        print(f"group commits        : {commits:,.0f}, {rows / commits:,.0f} rows and "
+              f"{metrics.get('claudescope_commit_seconds_sum', 0.0) / commits * 1000:.1f} ms each on average")
     print(f"collector CPU        : {cpu / elapsed:.2f} cores, {cpu / max(sum(counts), 1) * 1e6:.0f} us per span "
           f"(all {len(procs)} processes), load average {os.getloadavg()[0]:.2f}")
     print(f"collector peak RSS   : {sum(rss):.0f} MB in total (collector {rss[0]:.0f} MB, "

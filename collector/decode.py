@@ -85,11 +85,14 @@ def rows_to_arrow(rows: list[tuple[Any, ...]]) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=SPANS_ARROW_SCHEMA)
 
 
-def resolve_workers(configured: int) -> int:
-    """-1 (auto): one worker per core but one (the collector's own process needs a core), 1..8."""
+def resolve_workers(configured: int, cores: int | None = None) -> int:
+    """-1 (auto): one worker per core but one (the collector's own process keeps a core for its
+    commits), at most 8; none on 1-2 cores, where the single DuckDB writer is the bottleneck
+    and a worker would only add its memory (bench/bench_ingest.py --workers)."""
     if configured >= 0:
         return configured
-    return max(1, min(_MAX_AUTO_WORKERS, (os.cpu_count() or 2) - 1))
+    cores = cores or os.cpu_count() or 1
+    return 0 if cores <= 2 else min(_MAX_AUTO_WORKERS, cores - 1)
 
 
 class IngestPool:

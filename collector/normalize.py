@@ -60,7 +60,9 @@ _SINGLE = tuple((f, names[0]) for f, names in _FIELDS.items() if len(names) == 1
 _MULTI = tuple((f, names) for f, names in _FIELDS.items() if len(names) > 1)
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 _MAX_KEY_CACHE = 4096  # attribute names come from senders: bound the per-name cache
-_MAX_DECODED = 200_000  # distinct small attributes remembered (~30 MB at most)
+_MAX_DECODED = 50_000  # distinct small attributes remembered (~10 MB at most)
+# Attributes whose value differs on every span: remembering them would only evict the rest.
+_UNIQUE_VALUED = frozenset((*al.RESPONSE_ID, *al.REQUEST_ID))
 
 
 _ROW_ORDER = (
@@ -107,7 +109,7 @@ class Normalizer:
         self._plans: dict[tuple[tuple[str, ...], bool], _Plan] = {}
 
     def normalize(self, request: Any, *, now: datetime | None = None) -> Batch:
-        """Normalise every span of an ``ExportTraceServiceRequest``."""
+        """Normalise every span of a request from ``otlp.decode_traces_lazy``."""
         batch = Batch()
         ingested = now or datetime.now(UTC)
         for rs in request.resource_spans:
@@ -190,7 +192,7 @@ class Normalizer:
             # Only a string longer than a quarter of the value limit can exceed it in UTF-8 bytes.
             big = kind == "string_value" and len(plain) > self._max_value // 4
             known = (kv.key, plain, big)
-            if not big:
+            if not big and kv.key not in _UNIQUE_VALUED:
                 if len(self._decoded) >= _MAX_DECODED:
                     self._decoded.clear()
                 self._decoded[blob] = known
