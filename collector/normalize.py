@@ -1,8 +1,8 @@
 """OTLP spans -> ``calls`` rows (columnar), priced at ingest.
 
-This is the ingest hot loop, so it works on the parsed protobuf directly: one pass over each
-span's attributes into a dict, then the alias table (``aliases``) picks each field. Spans that
-are not Claude calls are skipped; spans that cannot be a call are rejected with a reason.
+The ingest hot loop: ``attributes`` reads each span's attributes and picks the alias-table
+fields, this module turns them into the row (usage, status, cost). Spans that are not Claude
+calls are skipped; spans that cannot be a call are rejected with a reason.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 
 from claudescope.collector import aliases as al
-from claudescope.collector import otlp
+from claudescope.collector.attributes import AttributeReader
 from claudescope.collector.coerce import as_bool as _bool
 from claudescope.collector.coerce import as_count as _count
 from claudescope.collector.coerce import as_int32 as _int32
@@ -25,7 +25,6 @@ from claudescope.collector.coerce import as_str as _str
 from claudescope.collector.columns import SPANS_ARROW_SCHEMA
 from claudescope.config import Limits
 from claudescope.pricing import PriceTable, Usage
-from claudescope.semconv import CS_EXTRA_PREFIX
 
 _MIN_NS = 946_684_800 * 10**9  # 2000-01-01
 _MAX_NS = 4_102_444_800 * 10**9  # 2100-01-01
@@ -33,36 +32,8 @@ _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
 _ZERO = Decimal("0E-9")
 _STATUS_ERROR = 2
-TRUNCATED_MARK = "claudescope.truncated_attributes"
-DROPPED_MARK = "claudescope.dropped_attributes"
 _COLUMNS = SPANS_ARROW_SCHEMA.names
-_FIELDS: dict[str, tuple[str, ...]] = {
-    "provider": al.PROVIDER, "operation": al.OPERATION, "request_model": al.REQUEST_MODEL,
-    "response_model": al.RESPONSE_MODEL, "stream": al.STREAM, "error_type": al.ERROR_TYPE,
-    "http_status": al.HTTP_STATUS, "retries": al.RETRIES, "stop_reason": al.STOP_REASON,
-    "finish_reasons": al.FINISH_REASONS, "max_tokens": al.MAX_TOKENS, "uncached_input": al.UNCACHED_INPUT,
-    "input_total": al.INPUT_TOTAL, "cache_read": al.CACHE_READ, "cache_write": al.CACHE_WRITE,
-    "cache_write_5m": al.CACHE_WRITE_5M, "cache_write_1h": al.CACHE_WRITE_1H, "output": al.OUTPUT,
-    "web_search": al.WEB_SEARCH, "service_tier": al.SERVICE_TIER, "inference_geo": al.INFERENCE_GEO,
-    "speed": al.SPEED, "user_id": al.USER_ID, "feature": al.FEATURE, "prompt_version": al.PROMPT_VERSION,
-    "response_id": al.RESPONSE_ID, "request_id": al.REQUEST_ID, "ttft_s": al.TTFT_S, "usage_raw": al.USAGE_RAW,
-    "invocation_parameters": (al.INVOCATION_PARAMETERS,),
-}
-# attribute name -> [(field, preference)]: one pass over a span's attributes fills every field
-# (the ingest hot loop; a name can feed several fields, e.g. llm.model_name).
-_ALIAS_POS: dict[str, list[tuple[str, int]]] = {}
-for _field_name, _names in _FIELDS.items():
-    for _pref, _name in enumerate(_names):
-        _ALIAS_POS.setdefault(_name, []).append((_field_name, _pref))
-_CONSUMED = frozenset(_ALIAS_POS)
-# Fields with one alias are a single lookup; the others try their aliases in preference order.
-_SINGLE = tuple((f, names[0]) for f, names in _FIELDS.items() if len(names) == 1)
-_MULTI = tuple((f, names) for f, names in _FIELDS.items() if len(names) > 1)
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
-_MAX_KEY_CACHE = 4096  # attribute names come from senders: bound the per-name cache
-_MAX_DECODED = 50_000  # distinct small attributes remembered (~10 MB at most)
-# Attributes whose value differs on every span: remembering them would only evict the rest.
-_UNIQUE_VALUED = frozenset((*al.RESPONSE_ID, *al.REQUEST_ID))
 
 
 _ROW_ORDER = (
@@ -99,14 +70,7 @@ class Normalizer:
 
     def __init__(self, prices: PriceTable, limits: Limits) -> None:
         self._prices = prices
-        self._max_value = limits.max_attribute_value_bytes
-        self._max_attrs = limits.max_attributes_per_span
-        # attribute name -> its name in the attributes JSON (None: not stored), per content rule
-        self._rest_names: dict[bool, dict[str, str | None]] = {True: {}, False: {}}
-        # serialized KeyValue -> (key, value, False): most attributes repeat across spans
-        self._decoded: dict[bytes, tuple[str, Any, bool]] = {}
-        # (attribute names in order, drop content) -> _plan(): per span shape
-        self._plans: dict[tuple[tuple[str, ...], bool], _Plan] = {}
+        self._attributes = AttributeReader(limits)
 
     def normalize(self, request: Any, *, now: datetime | None = None) -> Batch:
         """Normalise every span of a request from ``otlp.decode_traces_lazy``."""
@@ -124,8 +88,11 @@ class Normalizer:
         return batch
 
     def _one(self, span: Any, source: str, rank: int, service: str | None, ingested: datetime, batch: Batch) -> None:
-        attrs = self._attributes(span, batch)
-        picked, rest = self._split(attrs, source in al.CONTENT_BY_DEFAULT)
+        counts = [0, 0]
+        attrs, picked, rest = self._attributes.read(span, source in al.CONTENT_BY_DEFAULT, counts)
+        if counts[0] or counts[1]:
+            batch.truncated_values += counts[0]
+            batch.dropped_attributes += counts[1]
         operation = _operation(span.name, source, attrs, picked)
         if operation is None:
             batch.ignored += 1
@@ -135,81 +102,6 @@ class Normalizer:
             batch.rejected[reason] += 1
             return
         batch.rows.append(self._row(span, picked, rest, operation, source, rank, service, ingested, batch))
-
-    def _attributes(self, span: Any, batch: Batch) -> dict[str, Any]:
-        """Every attribute of the span, by name (oversize values truncated)."""
-        items = span.attributes
-        count = len(items)
-        dropped = 0
-        if count > self._max_attrs:
-            dropped = count - self._max_attrs
-            batch.dropped_attributes += dropped
-            items = items[: self._max_attrs]
-        attrs: dict[str, Any] = {}
-        cache = self._decoded
-        oversize = False
-        for blob in items:
-            known = cache.get(blob)
-            if known is None:
-                known = self._decode_attribute(blob)
-            key, value, big = known
-            attrs[key] = value
-            if big:
-                oversize = True
-        if oversize:
-            self._truncate(attrs, batch)
-        if dropped:
-            attrs[DROPPED_MARK] = dropped
-        return attrs
-
-    def _split(self, attrs: dict[str, Any], drop_content: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(the alias-table fields, the attributes JSON's entries) of one span.
-
-        Spans of one producer carry the same attribute names in the same order, so which
-        attribute feeds which field (and which are stored, under what name) is worked out once
-        per such shape and then applied by position.
-        """
-        values = list(attrs.values())
-        if None in values:  # an empty AnyValue: the per-name rules decide (rare)
-            return _pick(attrs), _rest(attrs, drop_content, self._rest_names[drop_content])
-        shape = (tuple(attrs), drop_content)
-        plan = self._plans.get(shape)
-        if plan is None:
-            if len(self._plans) >= _MAX_KEY_CACHE:
-                self._plans.clear()
-            plan = self._plans[shape] = _plan(shape[0], drop_content, self._rest_names[drop_content])
-        picks, stored = plan
-        return {f: values[i] for f, i in picks}, {name: values[i] for i, name in stored}
-
-    def _decode_attribute(self, blob: bytes) -> tuple[str, Any, bool]:
-        """(key, value, may exceed the value limit) of one serialized KeyValue, cached by its
-        bytes when it is a small scalar (the common, repeating case)."""
-        kv = otlp.decode_attribute(blob)
-        value = kv.value
-        kind = value.WhichOneof("value")
-        if kind in _SCALAR_KINDS:
-            plain = getattr(value, kind)
-            # Only a string longer than a quarter of the value limit can exceed it in UTF-8 bytes.
-            big = kind == "string_value" and len(plain) > self._max_value // 4
-            known = (kv.key, plain, big)
-            if not big and kv.key not in _UNIQUE_VALUED:
-                if len(self._decoded) >= _MAX_DECODED:
-                    self._decoded.clear()
-                self._decoded[blob] = known
-            return known
-        plain = _value(value)
-        return kv.key, plain, plain.__class__ is str and len(plain) > self._max_value // 4
-
-    def _truncate(self, attrs: dict[str, Any], batch: Batch) -> None:
-        limit = self._max_value
-        truncated = []
-        for key, value in attrs.items():
-            if value.__class__ is str and len(value) > limit // 4 and len(value.encode()) > limit:
-                attrs[key] = value.encode()[:limit].decode("utf-8", "ignore")
-                truncated.append(key)
-        if truncated:
-            batch.truncated_values += len(truncated)
-            attrs[TRUNCATED_MARK] = truncated
 
     def _row(
         self, span: Any, p: dict[str, Any], rest: dict[str, Any], operation: str, source: str, rank: int,
@@ -259,20 +151,6 @@ class Normalizer:
 _UNBILLED_OPERATIONS = frozenset((
     "count_tokens", "batch_create", "batch_retrieve", "batch_list", "batch_results", "batch_cancel", "batch_delete",
 ))
-_SCALAR_KINDS = frozenset(("string_value", "int_value", "double_value", "bool_value"))
-
-
-def _value(v: Any) -> Any:
-    kind = v.WhichOneof("value")
-    if kind in _SCALAR_KINDS:
-        return getattr(v, kind)
-    if kind == "array_value":
-        return [_value(x) for x in v.array_value.values]
-    if kind == "kvlist_value":
-        return {kv.key: _value(kv.value) for kv in v.kvlist_value.values}
-    if kind == "bytes_value":
-        return v.bytes_value.hex()
-    return None
 
 
 def _operation(span_name: str, source: str, attrs: dict[str, Any], p: dict[str, Any]) -> str | None:
@@ -397,71 +275,3 @@ def _error_type(value: Any) -> str | None:
     return al.EXCEPTION_TO_ERROR_TYPE.get(name, name)
 
 
-def _pick(attrs: dict[str, Any]) -> dict[str, Any]:
-    """Each alias-table field from its most preferred alias present with a value."""
-    get = attrs.get
-    picked = {}
-    for field_name, name in _SINGLE:
-        value = get(name)
-        if value is not None:
-            picked[field_name] = value
-    for field_name, names in _MULTI:
-        for name in names:
-            value = get(name)
-            if value is not None:
-                picked[field_name] = value
-                break
-    return picked
-
-
-def _rest_name(key: str, drop_content: bool) -> str | None:
-    """The name ``key`` is stored under in the attributes JSON, or None when it is not stored."""
-    if key in _CONSUMED:
-        return None
-    lowered = key.lower()
-    if any(marker in lowered for marker in al.SECRET_MARKERS):
-        return None
-    if drop_content and (key in al.CONTENT_KEYS or key.startswith(al.CONTENT_PREFIXES)):
-        return None
-    # SPEC §2: extra attribution keys land in the JSON under their own names.
-    if key.startswith(CS_EXTRA_PREFIX):
-        return key[len(CS_EXTRA_PREFIX):]
-    return key
-
-
-def _rest(attrs: dict[str, Any], drop_content: bool, names: dict[str, str | None]) -> dict[str, Any]:
-    """The attributes not mapped to a column (secrets and default-on content dropped), by the
-    name they are stored under; ``names`` caches :func:`_rest_name` (senders repeat names)."""
-    rest = {}
-    for key, value in attrs.items():
-        name = _cached_rest_name(key, drop_content, names)
-        if name is not None:
-            rest[name] = value
-    return rest
-
-
-def _cached_rest_name(key: str, drop_content: bool, names: dict[str, str | None]) -> str | None:
-    try:
-        return names[key]
-    except KeyError:
-        if len(names) >= _MAX_KEY_CACHE:
-            names.clear()
-        name = names[key] = _rest_name(key, drop_content)
-        return name
-
-
-_Plan = tuple[tuple[tuple[str, int], ...], tuple[tuple[int, str], ...]]
-
-
-def _plan(keys: tuple[str, ...], drop_content: bool, names: dict[str, str | None]) -> _Plan:
-    """For attribute names ``keys`` (all with values): (field, position) of each alias-table
-    field's most preferred alias, and (position, stored name) of each attribute to store."""
-    position = {key: i for i, key in enumerate(keys)}
-    picks = []
-    for field_name, aliases in _FIELDS.items():
-        for alias in aliases:
-            if alias in position:
-                picks.append((field_name, position[alias]))
-                break
-    stored = tuple((i, name) for i, key in enumerate(keys) if (name := _cached_rest_name(key, drop_content, names)) is not None)
-    return tuple(picks), stored
