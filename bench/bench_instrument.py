@@ -9,12 +9,26 @@ time, both for the whole process (all threads, so the span processor's backgroun
 counts) and for the calling thread alone; the load average is printed with the results. Spans go to a real SDK TracerProvider with a
 BatchSpanProcessor whose exporter drops them.
 
-    python bench/bench_instrument.py [--calls 200] [--rounds 25] [--events 400]
+    python bench/bench_instrument.py [--calls 200] [--rounds 25] [--events 400] [--streams N]
 
 Scenarios: bare SDK (its tracing off); the SDK's built-in tracing; claudescope (SDK tracing
 off, the default; global no-op meter); claudescope with a real SDK MeterProvider; "otel_floor",
-one empty span around each request (what any span-emitting instrumentation pays); OpenLLMetry (opentelemetry-instrumentation-anthropic), if installed.
+one empty span around each request (what any span-emitting instrumentation pays); "span_floor",
+the OTel SDK's own cost of exactly the span claudescope emits (same name, kind, attributes and
+attempt event, captured once from a real claudescope span and replayed by a bare wrapper with
+none of our logic; for a stream it ends when request() returns, so it has no per-event cost),
+so "claudescope - span_floor" is claudescope's own Python; OpenLLMetry
+(opentelemetry-instrumentation-anthropic), if installed.
+
+Per event: the stream call pays the fixed per-call cost too, so the per-event cost is
+(stream added - call added) / events, with the per-call cost taken out; the raw
+(stream added) / events is printed as well. Each stream has ``--events`` deltas plus 5 framing
+events.
 Targets: claudescope <= 50 us per non-streaming call and below the peers; <= 2 us per event.
+On a shared, loaded machine CPU times swing by tens of us from run to run (the per-event
+figures by about 1 us): compare scenarios within one run, and run it more than once.
+
+    python bench/bench_instrument.py --only claudescope,span_floor   # a quicker subset (bare is always run)
 """
 
 from __future__ import annotations
@@ -33,7 +47,8 @@ import httpx2
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import claudescope.instrument as cs
 
@@ -112,6 +127,77 @@ def _floor(provider: TracerProvider) -> tuple[Callable[[], None], Callable[[], N
     return setup, lambda: unwrap(_base_client.SyncAPIClient, "request")
 
 
+class _AtStart(InMemorySpanExporter):
+    """Also keeps each span's attributes as they were at creation (what the sampler saw)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.at_start: dict[int, dict[str, Any]] = {}
+
+
+def _captured(events: int) -> dict[bool, tuple[str, Any, dict[str, Any], dict[str, Any], str, dict[str, Any]]]:
+    """stream? -> (name, kind, start attributes, end attributes, event name, event attributes) of
+    the span claudescope emits for REQUEST, captured once from a real instrumented call."""
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    exporter = _AtStart()
+
+    class Starts(SpanProcessor):
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            exporter.at_start[span.context.span_id] = dict(span.attributes or {})
+
+    provider = TracerProvider()
+    provider.add_span_processor(Starts())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    cs.instrument(tracer_provider=provider)
+    try:
+        client = _client(events)
+        client.messages.create(**REQUEST)
+        sum(1 for _ in client.messages.create(stream=True, **REQUEST))
+    finally:
+        cs.uninstrument()
+    found = {}
+    for span in exporter.get_finished_spans():
+        start = exporter.at_start[span.context.span_id]
+        rest = {k: v for k, v in (span.attributes or {}).items() if k not in start}
+        (event,) = span.events  # one attempt, one event: anything else would make the floor wrong
+        found[bool(start.get("gen_ai.request.stream"))] = (span.name, span.kind, start, rest, event.name,
+                                                          dict(event.attributes or {}))
+    assert set(found) == {False, True}, found
+    return found
+
+
+def _span_floor(provider: TracerProvider, events: int) -> tuple[Callable[[], None], Callable[[], None]]:
+    """The OTel SDK's floor for the span claudescope must emit: the same span (start with the
+    request attributes, current while request() runs, the rest set at the end, one attempt
+    event, end), replayed from precomputed dicts with none of claudescope's logic."""
+    import wrapt
+    from anthropic import _base_client
+    from opentelemetry import context, trace
+    from opentelemetry.instrumentation.utils import unwrap
+
+    tracer = provider.get_tracer("span_floor")
+    shapes = _captured(events)
+
+    def same_span(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        name, kind, start, rest, event_name, event = shapes[bool(kwargs.get("stream"))]
+        span = tracer.start_span(name, kind=kind, attributes=start)
+        token = context.attach(trace.set_span_in_context(span))
+        try:
+            result = wrapped(*args, **kwargs)
+        finally:
+            context.detach(token)
+        span.set_attributes(rest)
+        span.add_event(event_name, event)
+        span.end()
+        return result
+
+    def setup() -> None:
+        wrapt.wrap_function_wrapper(_base_client.SyncAPIClient, "request", same_span)
+
+    return setup, lambda: unwrap(_base_client.SyncAPIClient, "request")
+
+
 def _scenarios(provider: TracerProvider, events: int) -> dict[str, tuple[anthropic.Anthropic, Any, Any]]:
     """name -> (client, setup, teardown)."""
     noop = lambda: None  # noqa: E731
@@ -129,6 +215,7 @@ def _scenarios(provider: TracerProvider, events: int) -> dict[str, tuple[anthrop
     found["cs+metrics"] = (instrumented, lambda: cs.instrument(tracer_provider=provider, meter_provider=meters),
                            cs.uninstrument)
     found["otel_floor"] = (bare, *_floor(provider))
+    found["span_floor"] = (bare, *_span_floor(provider, events))
     try:
         from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor
     except ImportError:
@@ -144,12 +231,18 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--events", type=int, default=400)
+    parser.add_argument("--streams", type=int, default=0, help="streams per round (default max(10, calls / 50))")
+    parser.add_argument("--only", default="", help="comma-separated scenarios to run (bare always runs)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(_Drop(), max_queue_size=200_000))
     scenarios = _scenarios(provider, args.events)
-    streams = max(10, args.calls // 50)
+    if args.only:
+        wanted = {"bare", *args.only.split(",")}
+        scenarios = {name: found for name, found in scenarios.items() if name in wanted}
+    streams = args.streams or max(10, args.calls // 50)
+    args.streams = streams
     call_s: dict[str, list[tuple[float, float]]] = {name: [] for name in scenarios}
     stream_s: dict[str, list[tuple[float, float]]] = {name: [] for name in scenarios}
     load_before = os.getloadavg()
@@ -184,16 +277,25 @@ def _added(samples: dict[str, list[tuple[float, float]]], name: str, which: int)
 
 def _report(call_s: dict[str, list[tuple[float, float]]], stream_s: dict[str, list[tuple[float, float]]],
             args: argparse.Namespace) -> None:
-    print(f"\n{args.calls} calls and {max(10, args.calls // 50)} streams of {args.events} deltas per round, "
+    print(f"\n{args.calls} calls and {args.streams} streams of {args.events} deltas per round, "
           f"{args.rounds} interleaved rounds; added = median of per-round differences to bare; "
-          "proc = process CPU (all threads), thread = calling thread's CPU")
-    print(f"{'scenario':<14}{'us/call':>9}{'added/call proc':>17}{'added/call thread':>19}"
-          f"{'added/event proc':>18}{'added/event thread':>20}")
+          "proc = process CPU (all threads), thread = calling thread's CPU (us)")
+    print("per event = (stream added - call added) / events; raw = stream added / events (includes the per-call cost)")
+    print(f"{'scenario':<13}{'us/call':>8}{'call proc':>11}{'call thread':>13}"
+          f"{'event proc':>12}{'event thread':>14}{'raw proc':>10}{'raw thread':>12}")
     events = args.events + 5
+    added: dict[str, tuple[float, float]] = {}
     for name in call_s:
-        print(f"{name:<14}{statistics.median(c[0] for c in call_s[name]) * 1e6:>9.1f}"
-              f"{_added(call_s, name, 0) * 1e6:>17.1f}{_added(call_s, name, 1) * 1e6:>19.1f}"
-              f"{_added(stream_s, name, 0) / events * 1e6:>18.2f}{_added(stream_s, name, 1) / events * 1e6:>20.2f}")
+        call = [_added(call_s, name, which) * 1e6 for which in (0, 1)]
+        stream = [_added(stream_s, name, which) * 1e6 for which in (0, 1)]
+        added[name] = (call[0], call[1])
+        print(f"{name:<13}{statistics.median(c[0] for c in call_s[name]) * 1e6:>8.1f}{call[0]:>11.1f}{call[1]:>13.1f}"
+              f"{(stream[0] - call[0]) / events:>12.2f}{(stream[1] - call[1]) / events:>14.2f}"
+              f"{stream[0] / events:>10.2f}{stream[1] / events:>12.2f}")
+    if "claudescope" in added and "span_floor" in added:
+        ours = [added["claudescope"][w] - added["span_floor"][w] for w in (0, 1)]
+        print(f"claudescope - span_floor (claudescope's own Python per call): proc {ours[0]:.1f} us, "
+              f"thread {ours[1]:.1f} us")
 
 
 if __name__ == "__main__":

@@ -20,23 +20,26 @@ from typing import Any
 
 from ._call import CURRENT_CALL, Call
 from ._extract import error_type
-from ._safety import guard
+from ._safety import FaultSite
 
 _perf = time.perf_counter
+_REPORT_FAULT = FaultSite("attempt report")
 
 
-@guard()
 def _report(call: Call, number: Any, http: Any, exc: BaseException | None, began: float) -> None:
     """One attempt ended: ``http`` is the httpx response, or None when ``exc`` was raised."""
     took = _perf() - began
-    if not isinstance(number, int):
-        number = 0
-    if exc is not None:
-        call.attempt(number, getattr(exc, "status_code", None), None, error_type(exc), took)
-        return
-    status = getattr(http, "status_code", None)
-    error = _body_error_type(http, status) if isinstance(status, int) and status >= 400 else None
-    call.attempt(number, status, getattr(http, "headers", None), error, took)
+    try:
+        if type(number) is not int and not isinstance(number, int):
+            number = 0
+        if exc is not None:
+            call.attempt(number, getattr(exc, "status_code", None), None, error_type(exc), took)
+            return
+        status = getattr(http, "status_code", None)
+        error = _body_error_type(http, status) if isinstance(status, int) and status >= 400 else None
+        call.attempt(number, status, getattr(http, "headers", None), error, took)
+    except Exception:  # noqa: BLE001 - guard() written inline: this runs once per HTTP attempt
+        _REPORT_FAULT.fault()
 
 
 def _body_error_type(http: Any, status: Any) -> str | None:

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from claudescope import semconv as sc
@@ -20,9 +21,14 @@ from claudescope import semconv as sc
 from . import _context, _extract, _prefix
 from ._content import ContentPolicy
 from ._metrics import CallMetrics
-from ._safety import guard
+from ._safety import FaultSite, guard
 
 _log = logging.getLogger("claudescope.instrument")
+_current_scope = _context.current
+_perf = time.perf_counter
+_PREFIX_FAULT = FaultSite("prefix_attributes")
+_HEADERS_FAULT = FaultSite("header_attributes")
+_EVENTS_FAULT = FaultSite("attempt events")
 # The call whose request() is running here; the per-attempt hook reports to it.
 CURRENT_CALL: ContextVar["Call | None"] = ContextVar("claudescope_call", default=None)
 
@@ -35,30 +41,34 @@ class Runtime:
     metrics: CallMetrics
     content: ContentPolicy
 
-    def start(self, options: Any, stream: bool) -> "Call | None":
-        """A Call for these request options, or None when they are not a Claude API call."""
+    def start(self, options: Any, stream: bool, context: Context | None = None) -> "Call | None":
+        """A Call for these request options (its span a child of ``context``, default the
+        current one), or None when they are not a Claude API call."""
         operation = _extract.operation_of(options)
         if operation is None:
             return None
         body = getattr(options, "json_data", None)
         attrs = _extract.request_attributes(body, operation, stream)
         # Optional enrichers are guarded one by one: a fault loses that enrichment, not the span.
-        scope = _context.current()
-        if scope or _prefix.is_mapping(body) and "metadata" in body:
+        scope = _current_scope()
+        if scope or _prefix.is_mapping(body) and _prefix.is_mapping(body.get("metadata")):
             enrich(attrs, _extract.attribution_attributes, scope, body)
-        if operation in ("chat", "count_tokens"):
-            enrich(attrs, _prefix.prefix_attributes, body)
+        if operation == "chat" or operation == "count_tokens":
+            try:
+                attrs.update(_prefix.prefix_attributes(body))
+            except Exception:  # noqa: BLE001 - enrich() inline: this one runs on every call
+                _PREFIX_FAULT.fault()
             if self.content.enabled:
                 enrich(attrs, self.content.request_attributes, body)
-        if operation.startswith("batch_"):
+        elif operation.startswith("batch_"):
             batch_id = _batch_id(getattr(options, "url", ""))
             if batch_id:
                 attrs[sc.CS_BATCH_ID] = batch_id
         model = attrs.get(sc.GEN_AI_REQUEST_MODEL)
-        name = f"{attrs[sc.GEN_AI_OPERATION_NAME]} {model}" if model else attrs[sc.GEN_AI_OPERATION_NAME]
+        name = f"{operation} {model}" if model else operation
         # Request attributes go in at creation (samplers see them); finish() adds only the rest.
-        span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
-        return Call(self, span, attrs)
+        span = self.tracer.start_span(name, context=context, kind=SpanKind.CLIENT, attributes=attrs)
+        return Call(self, span, attrs, operation)
 
 
 def enrich(attrs: dict[str, Any], fn: Callable[..., dict[str, Any]], *args: Any) -> None:
@@ -74,12 +84,6 @@ def _enrich_fault(fn: Callable[..., Any]) -> None:
     _log.debug("claudescope instrumentation fault in %s", getattr(fn, "__qualname__", fn), exc_info=True)
 
 
-@guard()
-def guarded_events(call: "Call", last_request_id: Any) -> None:
-    """Add the attempt events; a fault there loses the events, not the span."""
-    call._attempt_events(last_request_id)
-
-
 def _batch_id(url: Any) -> str | None:
     parts = str(url).split("?", 1)[0].strip("/").split("/")
     if "batches" in parts:
@@ -92,18 +96,19 @@ def _batch_id(url: Any) -> str | None:
 class Call:
     """The state of one call; ``finish`` ends its span exactly once and records metrics."""
 
-    __slots__ = ("runtime", "span", "attrs", "usage", "started", "attempts", "first_chunk", "finished", "error",
-                 "last_headers", "tried", "at_start")
+    __slots__ = ("runtime", "span", "attrs", "operation", "usage", "started", "attempts", "first_chunk", "finished",
+                 "error", "last_headers", "tried", "at_start", "tokens")
 
-    def __init__(self, runtime: Runtime, span: trace.Span, attrs: dict[str, Any]) -> None:
+    def __init__(self, runtime: Runtime, span: trace.Span, attrs: dict[str, Any], operation: str) -> None:
         self.runtime = runtime
         self.span = span
         self.attrs = attrs
+        self.operation = operation
         # The span got attrs' first at_start items at creation; request-side keys are never
         # rewritten afterwards except the batch id (re-sent at finish).
         self.at_start = len(attrs)
         self.usage = _extract.UsageTotals()
-        self.started = time.perf_counter()
+        self.started = _perf()
         self.attempts = 0
         self.first_chunk: float | None = None
         self.finished = False
@@ -111,11 +116,14 @@ class Call:
         self.last_headers: Any = None
         # (number, status, headers, error type, seconds, ended at ns) per HTTP attempt, in order.
         self.tried: list[tuple[int, int | None, Any, str | None, float, int]] = []
+        # (CURRENT_CALL token, OTel context token) while request() runs.
+        self.tokens: tuple[Any, Any] | None = None
 
     # --- facts --------------------------------------------------------------------
     def attempt(self, number: int, status: int | None, headers: Any, error: str | None, took: float) -> None:
         """Note one HTTP attempt; its span event is built at finish (a list append here)."""
-        self.attempts = max(self.attempts, number + 1)
+        if number >= self.attempts:
+            self.attempts = number + 1
         if status is not None:
             self.attrs[sc.HTTP_RESPONSE_STATUS_CODE] = status
         if headers is not None:
@@ -125,6 +133,7 @@ class Call:
     def _attempt_events(self, last_request_id: Any) -> None:
         """One claudescope.attempt span event per HTTP attempt."""
         last = len(self.tried) - 1
+        add_event = self.span.add_event
         for index, (number, status, headers, error, took, ended) in enumerate(self.tried):
             event: dict[str, Any] = {sc.CS_ATTEMPT_NUMBER: number, sc.CS_ATTEMPT_DURATION_MS: took * 1000.0}
             if status is not None:
@@ -141,7 +150,7 @@ class Call:
                     if retry_after is not None:
                         event[sc.CS_ATTEMPT_RETRY_AFTER] = retry_after
             # Stamped when the attempt ended, so backoff between attempts stays visible.
-            self.span.add_event(sc.CS_ATTEMPT_EVENT, event, timestamp=ended)
+            add_event(sc.CS_ATTEMPT_EVENT, event, timestamp=ended)
 
     def headers(self, headers: Any) -> None:
         """Request id and rate-limit headroom of the latest response (read at finish)."""
@@ -150,13 +159,13 @@ class Call:
 
     def message(self, message: Any) -> None:
         """A Message (or message_start's message): id, model, stop reason, usage."""
-        self.attrs.update(_extract.message_attributes(message))
+        _extract.message_into(self.attrs, message)
         self.usage.merge(getattr(message, "usage", None))
 
     def chunk(self) -> None:
         """A stream chunk arrived: the first one fixes time-to-first-chunk."""
         if self.first_chunk is None:
-            self.first_chunk = time.perf_counter()
+            self.first_chunk = _perf()
 
     def result(self, value: Any) -> None:
         """Whatever the SDK returned for a non-streaming call."""
@@ -164,11 +173,11 @@ class Call:
             self.message(value)
             if self.runtime.content.enabled:
                 enrich(self.attrs, self.runtime.content.response_attributes, value)
-        elif self.attrs.get(sc.CS_OPERATION) == "count_tokens":
+        elif self.operation == "count_tokens":
             count = getattr(value, "input_tokens", None)
             if isinstance(count, int):
                 self.usage.input = count
-        if self.attrs.get(sc.CS_OPERATION, "").startswith("batch_"):
+        if self.operation.startswith("batch_"):
             batch_id = getattr(value, "id", None)
             if isinstance(batch_id, str) and batch_id.startswith("msgbatch"):
                 self.attrs[sc.CS_BATCH_ID] = batch_id
@@ -203,13 +212,21 @@ class Call:
         if self.finished:
             return
         self.finished = True
-        ended = time.perf_counter()
+        ended = _perf()
         attrs = self.attrs
-        if self.last_headers is not None:
-            enrich(attrs, _extract.header_attributes, self.last_headers)
-        if self.tried:
-            guarded_events(self, attrs.get(sc.ANTHROPIC_REQUEST_ID) if self.tried[-1][2] is self.last_headers else None)
-        attrs.update(self.usage.attributes())
+        headers = self.last_headers
+        if headers is not None:
+            try:
+                attrs.update(_extract.header_attributes(headers))
+            except Exception:  # noqa: BLE001 - enrich() inline: a fault loses the header facts only
+                _HEADERS_FAULT.fault()
+        tried = self.tried
+        if tried:
+            try:
+                self._attempt_events(attrs.get(sc.ANTHROPIC_REQUEST_ID) if tried[-1][2] is headers else None)
+            except Exception:  # noqa: BLE001 - a fault loses the events, not the span
+                _EVENTS_FAULT.fault()
+        self.usage.into(attrs)
         if self.attempts:
             attrs[sc.HTTP_REQUEST_RESEND_COUNT] = self.attempts - 1
         if end_reason:
@@ -217,15 +234,17 @@ class Call:
         ttfc = None if self.first_chunk is None else self.first_chunk - self.started
         if ttfc is not None:
             attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
+        span = self.span
         if self.error:
             attrs[sc.ERROR_TYPE] = self.error
-            self.span.set_status(Status(StatusCode.ERROR, self.error))
+            span.set_status(Status(StatusCode.ERROR, self.error))
+        # Only what the span did not get at creation (dicts keep insertion order).
         added = dict(itertools.islice(attrs.items(), self.at_start, None)) if len(attrs) > self.at_start else {}
         if sc.CS_BATCH_ID in attrs:
             added[sc.CS_BATCH_ID] = attrs[sc.CS_BATCH_ID]
         if added:
-            self.span.set_attributes(added)
-        self.span.end()
+            span.set_attributes(added)
+        span.end()
         self.runtime.metrics.record(attrs, ended - self.started, ttfc)
 
 

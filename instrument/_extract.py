@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from claudescope import semconv as sc
@@ -51,18 +50,18 @@ def request_attributes(body: Any, operation: str, stream: bool) -> dict[str, Any
     """Span attributes known before the request is sent."""
     attrs: dict[str, Any] = {
         sc.GEN_AI_PROVIDER_NAME: "anthropic",
-        sc.GEN_AI_OPERATION_NAME: "chat" if operation == "chat" else operation,
+        sc.GEN_AI_OPERATION_NAME: operation,
         sc.CS_OPERATION: operation,
     }
-    if operation in ("chat", "count_tokens"):
+    if operation == "chat" or operation == "count_tokens":
         attrs[sc.GEN_AI_REQUEST_STREAM] = bool(stream)
-    if not (isinstance(body, dict) or isinstance(body, Mapping)):
+    if type(body) is not dict and not isinstance(body, Mapping):
         return attrs
     model = body.get("model")
     if isinstance(model, str):
         attrs[sc.GEN_AI_REQUEST_MODEL] = model
     max_tokens = body.get("max_tokens")
-    if isinstance(max_tokens, int) and not isinstance(max_tokens, bool):
+    if type(max_tokens) is int or isinstance(max_tokens, int) and not isinstance(max_tokens, bool):
         attrs[sc.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
     tier = body.get("service_tier")
     if isinstance(tier, str):
@@ -97,20 +96,25 @@ def attribution_attributes(scope: Mapping[str, str], body: Any) -> dict[str, Any
     return attrs
 
 
-@dataclass(slots=True)
 class UsageTotals:
     """Anthropic usage of one call; stream events overwrite fields (cumulative, never added)."""
 
-    input: int | None = None
-    output: int | None = None
-    cache_read: int | None = None
-    cache_write: int | None = None
-    cache_5m: int | None = None
-    cache_1h: int | None = None
-    web_search: int | None = None
-    web_fetch: int | None = None
-    thinking: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("input", "output", "cache_read", "cache_write", "cache_5m", "cache_1h", "web_search", "web_fetch",
+                 "thinking", "service_tier", "inference_geo", "speed")
+
+    def __init__(self) -> None:
+        self.input: int | None = None
+        self.output: int | None = None
+        self.cache_read: int | None = None
+        self.cache_write: int | None = None
+        self.cache_5m: int | None = None
+        self.cache_1h: int | None = None
+        self.web_search: int | None = None
+        self.web_fetch: int | None = None
+        self.thinking: int | None = None
+        self.service_tier: str | None = None
+        self.inference_geo: str | None = None
+        self.speed: str | None = None
 
     def merge(self, usage: Any) -> None:
         """Overwrite every field the given usage object reports (non-null)."""
@@ -140,25 +144,49 @@ class UsageTotals:
         details = getattr(usage, "output_tokens_details", None)
         if details is not None:
             self.thinking = _int(getattr(details, "thinking_tokens", None))
-        for name, key in (("service_tier", sc.ANTHROPIC_RESPONSE_SERVICE_TIER),
-                          ("inference_geo", sc.CS_INFERENCE_GEO), ("speed", sc.CS_SPEED)):
-            value = getattr(usage, name, None)
-            if isinstance(value, str):
-                self.extra[key] = value
+        value = getattr(usage, "service_tier", None)
+        if isinstance(value, str):
+            self.service_tier = value
+        value = getattr(usage, "inference_geo", None)
+        if isinstance(value, str):
+            self.inference_geo = value
+        value = getattr(usage, "speed", None)
+        if isinstance(value, str):
+            self.speed = value
 
-    def attributes(self) -> dict[str, Any]:
-        """Span attributes; gen_ai.usage.input_tokens is uncached + cache read + cache write."""
-        attrs: dict[str, Any] = dict(self.extra)
+    def into(self, attrs: dict[str, Any]) -> None:
+        """Write the span attributes into attrs; gen_ai.usage.input_tokens is uncached + cache
+        read + cache write. Written in place: it runs at the end of every call."""
+        if self.service_tier is not None:
+            attrs[sc.ANTHROPIC_RESPONSE_SERVICE_TIER] = self.service_tier
+        if self.inference_geo is not None:
+            attrs[sc.CS_INFERENCE_GEO] = self.inference_geo
+        if self.speed is not None:
+            attrs[sc.CS_SPEED] = self.speed
         if self.input is not None:
             attrs[sc.CS_UNCACHED_INPUT_TOKENS] = self.input
             attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = self.total_input()
-        pairs = ((sc.GEN_AI_USAGE_OUTPUT_TOKENS, self.output),
-                 (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, self.cache_read),
-                 (sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, self.cache_write),
-                 (sc.ANTHROPIC_CACHE_WRITE_5M, self.cache_5m), (sc.ANTHROPIC_CACHE_WRITE_1H, self.cache_1h),
-                 (sc.CS_WEB_SEARCH_REQUESTS, self.web_search), (sc.CS_WEB_FETCH_REQUESTS, self.web_fetch),
-                 (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, self.thinking))
-        attrs.update({k: v for k, v in pairs if v is not None})
+        if self.output is not None:
+            attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = self.output
+        if self.cache_read is not None:
+            attrs[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = self.cache_read
+        if self.cache_write is not None:
+            attrs[sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = self.cache_write
+        if self.cache_5m is not None:
+            attrs[sc.ANTHROPIC_CACHE_WRITE_5M] = self.cache_5m
+        if self.cache_1h is not None:
+            attrs[sc.ANTHROPIC_CACHE_WRITE_1H] = self.cache_1h
+        if self.web_search is not None:
+            attrs[sc.CS_WEB_SEARCH_REQUESTS] = self.web_search
+        if self.web_fetch is not None:
+            attrs[sc.CS_WEB_FETCH_REQUESTS] = self.web_fetch
+        if self.thinking is not None:
+            attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = self.thinking
+
+    def attributes(self) -> dict[str, Any]:
+        """The span attributes as a new dict."""
+        attrs: dict[str, Any] = {}
+        self.into(attrs)
         return attrs
 
     def total_input(self) -> int:
@@ -173,17 +201,25 @@ def _int(value: Any) -> int | None:
 def message_attributes(message: Any) -> dict[str, Any]:
     """Response id / model / stop reason of a Message (or message_start's message)."""
     attrs: dict[str, Any] = {}
+    message_into(attrs, message)
+    return attrs
+
+
+def message_into(attrs: dict[str, Any], message: Any) -> None:
+    """message_attributes written straight into attrs (the per-call path)."""
     msg_id = getattr(message, "id", None)
     if isinstance(msg_id, str):
         attrs[sc.GEN_AI_RESPONSE_ID] = msg_id
     model = getattr(message, "model", None)
     if isinstance(model, str):
         attrs[sc.GEN_AI_RESPONSE_MODEL] = model
-    attrs.update(stop_attributes(getattr(message, "stop_reason", None)))
+    stop_reason = getattr(message, "stop_reason", None)
+    if isinstance(stop_reason, str):
+        attrs[sc.ANTHROPIC_STOP_REASON] = stop_reason
+        attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = (stop_reason,)
     request_id = getattr(message, "_request_id", None)
     if isinstance(request_id, str):
         attrs[sc.ANTHROPIC_REQUEST_ID] = request_id
-    return attrs
 
 
 def stop_attributes(stop_reason: Any) -> dict[str, Any]:
@@ -210,14 +246,14 @@ def header_attributes(headers: Any) -> dict[str, Any]:
         if target is None:
             continue
         key, is_text = target
-        text = value.decode("latin-1")
         if is_text:
-            if text:
-                attrs[key] = text
+            if value:
+                attrs[key] = value.decode("latin-1")
             continue
-        number = _to_int(text)
-        if number is not None:
-            attrs[key] = number
+        try:
+            attrs[key] = int(value)  # int() parses ASCII digits straight from bytes
+        except ValueError:
+            pass  # a malformed number: that header is skipped
     return attrs
 
 
@@ -234,13 +270,6 @@ def _header_key(name: bytes) -> tuple[str, bool] | None:
     if not kind or fld not in _RATELIMIT_FIELDS:
         return None
     return f"{sc.CS_RATELIMIT_PREFIX}{kind.replace('-', '_')}.{fld}", fld == "reset"
-
-
-def _to_int(value: str) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def error_type(exc: BaseException) -> str:

@@ -21,12 +21,20 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
 
+try:
+    # The keys suppress_instrumentation() sets, read exactly as is_instrumentation_enabled() does
+    # (tests/instrument/test_fast_paths.py::test_suppress_instrumentation_and_parenting).
+    from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY as _SUPPRESS_KEY
+    from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY_PLAIN as _SUPPRESS_KEY_PLAIN
+except ImportError:  # private names renamed by a later OpenTelemetry: use the public check
+    _SUPPRESS_KEY = _SUPPRESS_KEY_PLAIN = None
+
 from claudescope import semconv as sc
 
 from . import _batch, _stream
 from ._attempts import async_attempt, middleware_class, sync_attempt
 from ._call import CURRENT_CALL, Call, Runtime
-from ._safety import guard
+from ._safety import FaultSite, guard
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,7 @@ class Patches:
         # Raw responses whose body the app has not parsed yet -> their open Call.
         self.pending: weakref.WeakKeyDictionary[Any, Call] = weakref.WeakKeyDictionary()
         self.kinds = _Kinds()
+        self.seen: dict[type, int] = {}
 
     def install(self) -> None:
         """Patch the SDK (imported here, never at module import)."""
@@ -81,88 +90,123 @@ class Patches:
         wrapt.wrap_function_wrapper(owner, name, wrapper)
         self.applied.append((owner, name))
 
+    def kind_of(self, cls: type) -> int:
+        """_PLAIN, _STREAM, _DECODER or _RAW for a result class, sorted once per class (the
+        common Message result then costs one dict lookup instead of an isinstance chain)."""
+        kind = self.seen.get(cls)
+        if kind is None:
+            kinds = self.kinds
+            kind = (_STREAM if issubclass(cls, kinds.streams) else _DECODER if issubclass(cls, kinds.decoders)
+                    else _RAW if issubclass(cls, kinds.raw_responses) else _PLAIN)
+            if len(self.seen) < _SEEN_MAX:
+                self.seen[cls] = kind
+        return kind
+
     def _sync_request(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        call = _begin(self.runtime, args, kwargs)
+        call = _open(self.runtime, args, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
-        tokens = _enter(call)
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            _leave(tokens)
-            _failed(call, exc)
+            _close(call, None, exc, False, self)
             raise
-        _leave(tokens)
-        _returned(call, result, False, self)
+        _close(call, result, None, False, self)
         return result
 
     async def _async_request(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        call = _begin(self.runtime, args, kwargs)
+        call = _open(self.runtime, args, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
-        tokens = _enter(call)
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
-            _leave(tokens)
-            _failed(call, exc)
+            _close(call, None, exc, True, self)
             raise
-        _leave(tokens)
-        _returned(call, result, True, self)
+        _close(call, result, None, True, self)
         return result
 
     def _sync_parse(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         result = wrapped(*args, **kwargs)
-        _parsed(self, instance, result, False)
+        if self.pending:  # usually empty: the SDK parsing its own response internally
+            _parsed(self, instance, result, False)
         return result
 
     async def _async_parse(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         result = await wrapped(*args, **kwargs)
-        _parsed(self, instance, result, True)
+        if self.pending:
+            _parsed(self, instance, result, True)
         return result
 
 
-@guard()
-def _begin(runtime: Runtime, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
-    if not is_instrumentation_enabled():
+# What a request() returned, as sorted by Patches.kind_of.
+_PLAIN, _STREAM, _DECODER, _RAW = 0, 1, 2, 3
+_SEEN_MAX = 256
+# Inline try/except on the per-call path (same contract as guard(), without its extra frame).
+_OPEN_FAULT = FaultSite("request start")
+_ENTER_FAULT = FaultSite("context attach")
+_LEAVE_FAULT = FaultSite("context detach")
+_CLOSE_FAULT = FaultSite("request end")
+
+
+def _open(runtime: Runtime, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
+    """Start the call's span and make it current; None when not ours to trace (or on a fault)."""
+    try:
+        # One context read serves the suppression check, the parent and the new context
+        # (is_instrumentation_enabled() and a context-less start_span would each read it again).
+        ctx = otel_context.get_current()
+        if _SUPPRESS_KEY is None:
+            if not is_instrumentation_enabled():
+                return None
+        elif ctx.get(_SUPPRESS_KEY) or ctx.get(_SUPPRESS_KEY_PLAIN):
+            return None
+        call = runtime.start(args[1] if len(args) > 1 else kwargs.get("options"), bool(kwargs.get("stream", False)),
+                             ctx)
+    except Exception:  # noqa: BLE001 - never reach the app
+        _OPEN_FAULT.fault()
         return None
-    options = args[1] if len(args) > 1 else kwargs.get("options")
-    return runtime.start(options, bool(kwargs.get("stream", False)))
+    if call is not None:
+        try:
+            call.tokens = (CURRENT_CALL.set(call), otel_context.attach(trace.set_span_in_context(call.span, ctx)))
+        except Exception:  # noqa: BLE001 - the span still ends, it just has no children
+            _ENTER_FAULT.fault()
+    return call
 
 
-@guard()
-def _enter(call: Call) -> tuple[Any, Any]:
-    return CURRENT_CALL.set(call), otel_context.attach(trace.set_span_in_context(call.span))
-
-
-@guard()
-def _leave(tokens: tuple[Any, Any] | None) -> None:
+def _close(call: Call, result: Any, exc: BaseException | None, is_async: bool, patches: Patches) -> None:
+    """request() returned ``result`` or raised ``exc``: restore the context, then finish the
+    call now or hand it to whatever ends it later (a stream, a raw response)."""
+    tokens = call.tokens
     if tokens is not None:
-        otel_context.detach(tokens[1])
-        CURRENT_CALL.reset(tokens[0])
+        call.tokens = None
+        try:
+            otel_context.detach(tokens[1])
+            CURRENT_CALL.reset(tokens[0])
+        except Exception:  # noqa: BLE001
+            _LEAVE_FAULT.fault()
+    try:
+        if exc is not None:
+            call.fail(exc)
+            call.finish()
+        else:
+            _returned(call, result, is_async, patches)
+    except Exception:  # noqa: BLE001
+        _CLOSE_FAULT.fault()
 
 
-@guard()
-def _failed(call: Call, exc: BaseException) -> None:
-    call.fail(exc)
-    call.finish()
-
-
-@guard()
 def _returned(call: Call, result: Any, is_async: bool, patches: Patches) -> None:
-    kinds = patches.kinds
-    if isinstance(result, kinds.streams):
+    kind = patches.kind_of(type(result))
+    if kind == _PLAIN:
+        call.result(result)
+    elif kind == _STREAM:
         if _stream.attach(result, call, is_async):
             return
-    elif isinstance(result, kinds.decoders):
+    elif kind == _DECODER:
         _batch.attach(result, call, is_async)
-    elif isinstance(result, kinds.raw_responses):
-        if not _raw_response(call, result):
-            patches.pending[result] = call
-            weakref.finalize(result, _abandoned, call)
-            return
-    else:
-        call.result(result)
+    elif not _raw_response(call, result):
+        patches.pending[result] = call
+        weakref.finalize(result, _abandoned, call)
+        return
     call.attrs.setdefault(sc.HTTP_RESPONSE_STATUS_CODE, 200)
     call.finish()
 

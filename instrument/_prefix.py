@@ -22,10 +22,23 @@ from claudescope import semconv as sc
 _CHARS_PER_TOKEN = 4
 
 
-def prefix_attributes(body: Any) -> dict[str, Any]:
-    """claudescope.cache.* attributes for a messages request body, or {} when there is no prefix."""
+def prefix_attributes(body: Any) -> Mapping[str, Any] | tuple[tuple[str, Any], ...]:
+    """claudescope.cache.* attributes for a messages request body (a mapping or key-value
+    pairs, both fit ``dict.update``); empty when there is no prefix."""
     if not is_mapping(body):
         return {}
+    system = body.get("system")
+    if type(system) is str and not body.get("tools"):
+        # The common shape (a plain-string system prompt, no tools) repeats call after call:
+        # unless the messages carry a breakpoint, the prefix is that prompt, hashed once.
+        messages = body.get("messages")
+        if type(messages) is not list or not (_last_breakpoint_index(messages) is not None
+                                              or messages and is_mapping(body.get("cache_control"))):
+            return _system_only(system) if system else ()
+    return _general(body)
+
+
+def _general(body: Mapping[str, Any]) -> dict[str, Any]:
     parts: list[Any] = []
     last_ttl: str | None = None
     found = False
@@ -51,10 +64,6 @@ def prefix_attributes(body: Any) -> dict[str, Any]:
         parts = base
     if not parts:
         return {}
-    if not found and len(parts) == 1 and parts[0][0] == "system" and isinstance(parts[0][1], str):
-        # The common shape (a plain-string system prompt, no tools, no breakpoint) repeats
-        # call after call: hash each distinct prompt once.
-        return dict(_system_only(parts[0][1]))
     return _digest(parts, found, last_ttl)
 
 
@@ -105,8 +114,15 @@ _SCALARS = (str, int, float, bool, type(None), bytes)
 
 
 def is_mapping(value: Any) -> bool:
-    """isinstance(value, Mapping), with the common dict and scalar cases decided cheaply."""
-    return isinstance(value, dict) or (not isinstance(value, (*_SCALARS, list, tuple)) and isinstance(value, Mapping))
+    """isinstance(value, Mapping), decided once per type (SDK bodies carry ``Omit`` sentinels,
+    whose ABC check would otherwise run on every call)."""
+    cls = type(value)
+    return cls is dict or _is_mapping_type(cls)
+
+
+@functools.lru_cache(maxsize=256)
+def _is_mapping_type(cls: type) -> bool:
+    return issubclass(cls, Mapping)
 
 
 def _ttl(value: Any) -> str:

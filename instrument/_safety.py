@@ -37,3 +37,21 @@ def guard(default: R | None = None) -> Callable[[Callable[P, R]], Callable[P, R 
         return wrapper
 
     return decorate
+
+
+class FaultSite:
+    """The same contract as ``guard`` for a try/except written inline on the hot path (a
+    decorated call costs a frame there): ``site.fault()`` inside ``except Exception`` logs the
+    active exception at DEBUG, once per site."""
+
+    __slots__ = ("name", "warned")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.warned = False
+
+    def fault(self) -> None:
+        """Log the exception being handled (first time only) and carry on."""
+        if not self.warned:
+            self.warned = True
+            _log.debug("claudescope instrumentation fault in %s", self.name, exc_info=True)

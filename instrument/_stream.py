@@ -17,7 +17,9 @@ from claudescope import semconv as sc
 
 from ._call import Call, enrich
 from ._extract import stop_attributes
-from ._safety import guard
+from ._safety import FaultSite, guard
+
+_EVENT_FAULT = FaultSite("stream event")
 
 
 class _Observer:
@@ -30,8 +32,8 @@ class _Observer:
         self.delta_seen = False
         self.texts: list[str] | None = [] if call.runtime.content.enabled else None
 
-    @guard()
     def event(self, event: Any) -> None:
+        """Usage, stop reason, first-chunk time and (opted in) text from one event."""
         call = self.call
         if call.first_chunk is None:
             call.chunk()
@@ -97,7 +99,14 @@ class TracedIterator(_Observer):
         except BaseException as exc:
             self.end("failed", exc)
             raise
-        self.event(item)
+        # Inline on purpose (this runs per event): a content_block_delta, nearly every event
+        # of a stream, costs one type check unless content is captured; faults never escape.
+        try:
+            if getattr(item, "type", None) != "content_block_delta" or self.texts is not None \
+                    or self.call.first_chunk is None:
+                self.event(item)
+        except Exception:  # noqa: BLE001
+            _EVENT_FAULT.fault()
         return item
 
 
@@ -122,7 +131,14 @@ class AsyncTracedIterator(_Observer):
         except BaseException as exc:
             self.end("failed", exc)
             raise
-        self.event(item)
+        # Inline on purpose (this runs per event): a content_block_delta, nearly every event
+        # of a stream, costs one type check unless content is captured; faults never escape.
+        try:
+            if getattr(item, "type", None) != "content_block_delta" or self.texts is not None \
+                    or self.call.first_chunk is None:
+                self.event(item)
+        except Exception:  # noqa: BLE001
+            _EVENT_FAULT.fault()
         return item
 
 
