@@ -16,7 +16,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -67,29 +66,40 @@ def run_up(config: Config, *, detach: bool, console: Console, demo_calls: int = 
     procs: list[tuple[Child, subprocess.Popen[bytes]]] = []
     # Ctrl-C or SIGTERM at any moment, even while the children are still starting, is a stop
     # request: the children are stopped in order and `up` exits cleanly.
-    stop = threading.Event()
+    stop = _Stop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, frame: stop.set())
+        signal.signal(sig, stop.handle)
     for name, argv, url, health in _plan(config):
         proc = _spawn(argv, config.data_dir / f"{name}.log", detach=detach)
         child = Child(name, proc.pid, url, url + health)
         procs.append((child, proc))
         if not _wait_healthy(child, proc, stop):
-            if not stop.is_set():
+            if not stop.requested:
                 console.print(f"[bold red]{name} did not start[/]; see {config.data_dir / (name + '.log')}")
             _stop_all([p for _, p in procs])
-            if stop.is_set():
+            if stop.requested:
                 console.print("stopped")
                 return 0
             return 1
     console.print(_where_panel(config, detach=detach))
     if demo_calls > 0 and not _run_demo(config, demo_calls, console, stop):
         _stop_all([p for _, p in procs])
-        return 0 if stop.is_set() else 1
+        return 0 if stop.requested else 1
     if detach:
         _write_state(config, [c for c, _ in procs])
         return 0
     return _supervise(procs, console, stop)
+
+
+class _Stop:
+    """A stop request, set from a signal handler: a plain flag, since a handler that takes a
+    lock (threading.Event) can deadlock against the interrupted code holding it."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def handle(self, signum: int, frame: object) -> None:
+        self.requested = True
 
 
 def show_status(config: Config, *, console: Console) -> int:
@@ -174,14 +184,14 @@ def _die_with_parent() -> None:
         pass
 
 
-def _wait_healthy(child: Child, proc: subprocess.Popen[bytes], stop: threading.Event) -> bool:
+def _wait_healthy(child: Child, proc: subprocess.Popen[bytes], stop: _Stop) -> bool:
     deadline = time.monotonic() + _START_TIMEOUT_S
-    while time.monotonic() < deadline and not stop.is_set():
+    while time.monotonic() < deadline and not stop.requested:
         if proc.poll() is not None:
             return False
         if _healthy(child.health_url):
             return True
-        stop.wait(0.2)
+        time.sleep(0.2)
     return False
 
 
@@ -193,13 +203,13 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _supervise(procs: list[tuple[Child, subprocess.Popen[bytes]]], console: Console, stop: threading.Event) -> int:
+def _supervise(procs: list[tuple[Child, subprocess.Popen[bytes]]], console: Console, stop: _Stop) -> int:
     failed: Child | None = None
-    while not stop.is_set() and failed is None:
+    while not stop.requested and failed is None:
         for child, proc in procs:
             if proc.poll() is not None:
                 failed = child
-        stop.wait(0.2)
+        time.sleep(0.2)
     if failed is not None:
         console.print(f"[bold red]{failed.name} exited[/]; stopping the rest")
     else:
@@ -262,7 +272,7 @@ def _running_children(config: Config) -> bool:
     return any(_alive(c.pid) for c in _read_state(config))
 
 
-def _run_demo(config: Config, calls: int, console: Console, stop: threading.Event) -> bool:
+def _run_demo(config: Config, calls: int, console: Console, stop: _Stop) -> bool:
     from claudescope.demo import run_demo
 
     # The demo is a long blocking call: let Ctrl-C interrupt it right away.
@@ -273,7 +283,7 @@ def _run_demo(config: Config, calls: int, console: Console, stop: threading.Even
             token=config.token,
         )
     except KeyboardInterrupt:
-        stop.set()
+        stop.requested = True
         return False
     finally:
         signal.signal(signal.SIGINT, previous)
