@@ -65,6 +65,16 @@ class _Observer:
             enrich(call.attrs, call.runtime.content.response_attributes, reply)
         call.finish(reason)
 
+    def observe(self, event: Any) -> None:
+        """Per event, so kept lean: a content_block_delta (nearly every event of a stream)
+        costs one type check unless content is captured; faults never escape."""
+        try:
+            if getattr(event, "type", None) != "content_block_delta" or self.texts is not None \
+                    or self.call.first_chunk is None:
+                self.event(event)
+        except Exception:  # noqa: BLE001 - guard() inline: this runs per event
+            _EVENT_FAULT.fault()
+
     def close(self) -> None:
         self.end("closed")
 
@@ -99,14 +109,7 @@ class TracedIterator(_Observer):
         except BaseException as exc:
             self.end("failed", exc)
             raise
-        # Inline on purpose (this runs per event): a content_block_delta, nearly every event
-        # of a stream, costs one type check unless content is captured; faults never escape.
-        try:
-            if getattr(item, "type", None) != "content_block_delta" or self.texts is not None \
-                    or self.call.first_chunk is None:
-                self.event(item)
-        except Exception:  # noqa: BLE001
-            _EVENT_FAULT.fault()
+        self.observe(item)
         return item
 
 
@@ -131,14 +134,7 @@ class AsyncTracedIterator(_Observer):
         except BaseException as exc:
             self.end("failed", exc)
             raise
-        # Inline on purpose (this runs per event): a content_block_delta, nearly every event
-        # of a stream, costs one type check unless content is captured; faults never escape.
-        try:
-            if getattr(item, "type", None) != "content_block_delta" or self.texts is not None \
-                    or self.call.first_chunk is None:
-                self.event(item)
-        except Exception:  # noqa: BLE001
-            _EVENT_FAULT.fault()
+        self.observe(item)
         return item
 
 
