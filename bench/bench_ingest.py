@@ -72,6 +72,30 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class ProcessTree:
+    """A server process and its children (claudescope's ingest workers, multiprocessing's
+    tracker) as they are now, measured together."""
+
+    def __init__(self, pid: int) -> None:
+        self.pids = [pid]
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            self.pids += [int(c) for c in (task / "children").read_text().split()]
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by every process of the tree."""
+        return sum(map(cpu_seconds, self.pids))
+
+    def peak_rss_mb(self) -> list[float]:
+        """Peak RSS of each process, the server first."""
+        return [peak_rss_mb(p) for p in self.pids]
+
+
 def _commit_metrics(url: str) -> dict[str, float]:
     """The collector's own commit counters from /metrics."""
     with urllib.request.urlopen(url + "/metrics", timeout=30) as response:
@@ -82,19 +106,6 @@ def _commit_metrics(url: str) -> dict[str, float]:
             name, _, value = line.rpartition(" ")
             values[name] = float(value)
     return values
-
-
-def children(pid: int) -> list[int]:
-    """The collector's child processes (its ingest workers and multiprocessing's tracker)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
-    return found
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -123,8 +134,8 @@ def main() -> None:
                 t.start()
             for t in threads:
                 t.join()
-            procs = [running.proc.pid, *children(running.proc.pid)]
-            cpu_before = sum(cpu_seconds(p) for p in procs)
+            procs = ProcessTree(running.proc.pid)
+            cpu_before = procs.cpu_seconds()
             start = time.monotonic()
             deadline = start + args.seconds
             threads = [threading.Thread(target=worker, args=(port, batches[i::args.conns], deadline, counts, lat, args.size, errors)) for i in range(args.conns)]
@@ -133,10 +144,10 @@ def main() -> None:
             for t in threads:
                 t.join()
             elapsed = time.monotonic() - start
-            cpu = sum(cpu_seconds(p) for p in procs) - cpu_before
+            cpu = procs.cpu_seconds() - cpu_before
             stored = running.query("SELECT count(*) AS n FROM call_spans")[0]["n"]
             metrics = _commit_metrics(running.url)
-            rss = [peak_rss_mb(p) for p in procs]
+            rss = procs.peak_rss_mb()
         finally:
             running.stop()
     lat.sort()
@@ -150,7 +161,7 @@ def main() -> None:
         print(f"group commits        : {commits:,.0f}, {rows / commits:,.0f} rows and "
               f"{metrics.get('claudescope_commit_seconds_sum', 0.0) / commits * 1000:.1f} ms each on average")
     print(f"collector CPU        : {cpu / elapsed:.2f} cores, {cpu / max(sum(counts), 1) * 1e6:.0f} us per span "
-          f"(all {len(procs)} processes), load average {os.getloadavg()[0]:.2f}")
+          f"(all {len(procs.pids)} processes), load average {os.getloadavg()[0]:.2f}")
     print(f"collector peak RSS   : {sum(rss):.0f} MB in total (collector {rss[0]:.0f} MB, "
           f"children {' + '.join(f'{r:.0f}' for r in rss[1:]) or 'none'} MB)")
 

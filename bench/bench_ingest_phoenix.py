@@ -55,7 +55,7 @@ _BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(_BENCH.parent))
 sys.path.insert(0, str(_BENCH))
 
-from bench_ingest import children, cpu_seconds, make_batches, peak_rss_mb  # noqa: E402
+from bench_ingest import ProcessTree, make_batches  # noqa: E402
 from claudescope.asgi_server import free_port  # noqa: E402
 from tests.fixtures_collector import start_collector  # noqa: E402
 
@@ -172,11 +172,6 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(5)
 
 
-def tree(pid: int) -> list[int]:
-    """A server process and its children (claudescope's ingest workers), measured together."""
-    return [pid, *children(pid)]
-
-
 class LoadSampler:
     """Samples the 1-minute load average every second while a phase runs."""
 
@@ -211,13 +206,13 @@ def run_claudescope(tmp: Path, warm: list[bytes], batches: list[bytes], conns: i
     running = start_collector(tmp / "cs-data")
     try:
         send_all(running.port, warm, conns)
-        procs = tree(running.proc.pid)
-        cpu0 = sum(map(cpu_seconds, procs))
+        procs = ProcessTree(running.proc.pid)
+        cpu0 = procs.cpu_seconds()
         with LoadSampler() as load:
             r = send_all(running.port, batches, conns)
-        cpu = sum(map(cpu_seconds, procs)) - cpu0
+        cpu = procs.cpu_seconds() - cpu0
         stored = running.query("SELECT count(*) AS n FROM call_spans")[0]["n"]
-        rss = sum(map(peak_rss_mb, procs))
+        rss = sum(procs.peak_rss_mb())
     finally:
         running.stop()
     rate = spans / r.elapsed
@@ -240,14 +235,14 @@ def run_phoenix(tmp: Path, venv: Path, warm: list[bytes], batches: list[bytes], 
         _, got = wait_for_count(db, warm_spans, 120)
         if got < warm_spans:
             raise RuntimeError(f"phoenix stored only {got} of {warm_spans} warm-up spans")
-        procs = tree(proc.pid)
-        cpu0 = sum(map(cpu_seconds, procs))
+        procs = ProcessTree(proc.pid)
+        cpu0 = procs.cpu_seconds()
         with LoadSampler() as load:
             start = time.monotonic()
             r = send_all(port, batches, conns)
             done_at, stored = wait_for_count(db, warm_spans + spans, 1800)
-        cpu = sum(map(cpu_seconds, procs)) - cpu0
-        rss = sum(map(peak_rss_mb, procs))
+        cpu = procs.cpu_seconds() - cpu0
+        rss = sum(procs.peak_rss_mb())
     finally:
         _stop(proc)
     durable_s = done_at - start
