@@ -54,11 +54,6 @@ class Decoded:
     truncated_values: int = 0
     dropped_attributes: int = 0
 
-    @property
-    def rows(self) -> int:
-        """Call rows to store."""
-        return 0 if self.table is None else self.table.num_rows
-
     def rejection_message(self) -> str:
         """English summary for OTLP partial_success (empty when nothing was rejected)."""
         return "; ".join(f"{n} span(s) rejected: {reason}" for reason, n in sorted(self.rejected.items()))

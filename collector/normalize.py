@@ -60,10 +60,6 @@ class Batch:
     truncated_values: int = 0
     dropped_attributes: int = 0
 
-    def rejection_message(self) -> str:
-        """English summary for OTLP partial_success (empty when nothing was rejected)."""
-        return "; ".join(f"{n} span(s) rejected: {reason}" for reason, n in sorted(self.rejected.items()))
-
 
 class Normalizer:
     """Turns parsed export requests into priced call rows."""
