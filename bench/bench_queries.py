@@ -26,14 +26,14 @@ from claudescope.collector.store import SPANS_ARROW_SCHEMA, Store  # noqa: E402
 QUERIES = {
     "spend by model/day (raw calls)": "SELECT date_trunc('day', start_time) AS day, response_model, sum(cost_usd) AS usd FROM calls GROUP BY ALL ORDER BY ALL",
     "spend by model/day (calls_hour rollup)": (
-        "SELECT date_trunc('day', hour) AS day, model, sum(cost_usd) AS usd FROM calls_hour GROUP BY ALL ORDER BY ALL"
+        "SELECT date_trunc('day', hour) AS day, model, sum(cost_usd) AS usd FROM calls_hour_live GROUP BY ALL ORDER BY ALL"
     ),
     "stop reasons by feature (calls_hour rollup)": (
-        "SELECT feature, stop_reason, sum(calls) AS n FROM calls_hour GROUP BY ALL ORDER BY ALL"
+        "SELECT feature, stop_reason, sum(calls) AS n FROM calls_hour_live GROUP BY ALL ORDER BY ALL"
     ),
     "cache hit rate by feature (calls_hour rollup)": (
         "SELECT feature, sum(cache_read_tokens) / nullif(sum(input_tokens + cache_read_tokens + cache_write_tokens), 0) "
-        "AS hit_rate FROM calls_hour GROUP BY 1 ORDER BY 1"
+        "AS hit_rate FROM calls_hour_live GROUP BY 1 ORDER BY 1"
     ),
     "p95 latency by model": "SELECT response_model, quantile_cont(duration_ms, 0.95) AS p95 FROM calls GROUP BY 1 ORDER BY 1",
     "cache hit rate by feature": (

@@ -164,6 +164,8 @@ def restore(config: Config, source: Path, *, out: Console) -> int:
     try:
         for name in manifest["tables"]:
             store.load_arrow(name, pq.read_table(source / f"{name}.parquet"))
+        if "rollup_state" not in manifest["tables"]:
+            store.rebuild_rollups()  # a backup from before rollups were folded behind ingest
     except Exception as exc:
         store.close()
         shutil.move(str(config.db_path), str(config.db_path) + ".failed-restore")

@@ -40,3 +40,5 @@ def arrow_schema(columns: Iterable[Column]) -> pa.Schema:
 
 CALLS_ARROW_SCHEMA = arrow_schema(CALL_COLUMNS)
 SPANS_ARROW_SCHEMA = arrow_schema((*CALL_COLUMNS, *EXTRA_COLUMNS))
+# The table of every producer's copy of a call (the ``calls`` view shows the preferred ones).
+CALLS_TABLE = "call_spans"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from claudescope.collector.rollups import ROLLUPS
 from claudescope.schema import ALERT_EVENT_COLUMNS, CALL_COLUMNS, Column
 
 
@@ -56,7 +57,7 @@ def load_migrations(directory: Path | None = None) -> list[Migration]:
 
 
 def expand(sql: str) -> str:
-    """Fill the schema.py column lists into a migration's placeholders."""
+    """Fill the schema.py column lists and the rollups' live views into a migration's placeholders."""
     def ddl(columns: Sequence[Column]) -> str:
         return ",\n    ".join(f"{c.name} {c.sql_type}" for c in columns)
 
@@ -64,4 +65,5 @@ def expand(sql: str) -> str:
         sql.replace("@CALL_COLUMNS@", ddl(CALL_COLUMNS))
         .replace("@CALL_COLUMN_NAMES@", ", ".join(c.name for c in CALL_COLUMNS))
         .replace("@ALERT_EVENT_COLUMNS@", ddl(ALERT_EVENT_COLUMNS))
+        .replace("@ROLLUP_LIVE_VIEWS@", ";\n".join(r.live_view() for r in ROLLUPS))
     )

@@ -1,10 +1,16 @@
-"""The per-minute and per-hour rollups of ``calls`` the store maintains at ingest (SQL text).
+"""The per-minute and per-hour rollups of ``calls`` the store maintains (SQL text).
 
-Rows are additive deltas: each commit appends its own groups, a superseded call appends a
-negative group, so readers always ``SUM(...) GROUP BY``.
+Rows are additive deltas: each fold appends its own groups, a superseded call appends a
+negative group, so readers always ``SUM(...) GROUP BY``. Calls are folded in behind ingest
+(``rollup_state.rolled_through`` says how far); the ``<table>_live`` views add the calls not
+yet folded in, so readers of the views always see every stored call.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
+
+from claudescope.collector.columns import CALLS_TABLE
 
 _ROLLUP_SUMS = """
        {sign} * count(*), {sign} * coalesce(count_if(status = 'error'), 0),
@@ -15,10 +21,59 @@ _ROLLUP_SUMS = """
        {sign} * coalesce(sum(duration_ms), 0)
 FROM {source} WHERE start_time IS NOT NULL GROUP BY ALL"""
 _MODEL_FEATURE = "coalesce(response_model, request_model, '') AS model, coalesce(feature, '') AS feature"
-# Each rollup: (table, bucket, SQL appending the additive deltas of {source} with {sign}).
-ROLLUPS: tuple[tuple[str, str, str], ...] = (
-    ("calls_minute", "minute", "INSERT INTO calls_minute SELECT date_trunc('minute', start_time) AS minute, "
-     + _MODEL_FEATURE + ", coalesce(user_id, '') AS user_id," + _ROLLUP_SUMS),
-    ("calls_hour", "hour", "INSERT INTO calls_hour SELECT date_trunc('hour', start_time) AS hour, "
-     + _MODEL_FEATURE + ", coalesce(stop_reason, '') AS stop_reason," + _ROLLUP_SUMS),
+# The measure columns every rollup table has, after its bucket and key columns, with their types.
+_MEASURES = (
+    ("calls", "BIGINT"), ("errors", "BIGINT"), ("input_tokens", "HUGEINT"), ("cache_read_tokens", "HUGEINT"),
+    ("cache_write_tokens", "HUGEINT"), ("output_tokens", "HUGEINT"), ("cost_usd", "DECIMAL(38,9)"),
+    ("unpriced_calls", "BIGINT"), ("max_tokens_stops", "BIGINT"), ("duration_ms_sum", "DOUBLE"),
+)
+
+
+def calls_after(stamp_sql: str) -> str:
+    """The ``calls`` rows committed after ``stamp_sql`` (a TIMESTAMPTZ expression)."""
+    return f"(SELECT * FROM {CALLS_TABLE} WHERE NOT superseded AND ingested_at > {stamp_sql})"
+
+
+# The calls no fold has reached yet: what the live views add to the tables.
+UNFOLDED_CALLS = calls_after("(SELECT max(rolled_through) FROM rollup_state)")
+
+
+class Rollup(NamedTuple):
+    """One rollup table: its name, time bucket, key columns and the SELECT of its deltas."""
+
+    table: str
+    bucket: str
+    keys: tuple[str, ...]
+    select: str  # the deltas of {source} with {sign}, in the table's column order
+
+    def insert(self, source: str, sign: int = 1) -> str:
+        """SQL appending the deltas of ``source`` (a table name or a parenthesised SELECT)."""
+        return f"INSERT INTO {self.table} " + self.select.format(source=source, sign=int(sign))
+
+    def live_view(self) -> str:
+        """SQL creating ``<table>_live``: the table plus the calls not yet folded in."""
+        return f"CREATE OR REPLACE VIEW {self.table}_live AS SELECT * FROM {self.table} UNION ALL " + self.select.format(
+            source=UNFOLDED_CALLS, sign=1
+        )
+
+    def compact(self) -> tuple[str, str, str]:
+        """(merge, delete, reinsert) SQL that rewrites the rows of buckets >= $1 as one row per
+        group, via the temporary table ``rollup_compact``; groups that net to no call vanish."""
+        sums = ", ".join(f"sum({name})::{sql_type} AS {name}" for name, sql_type in _MEASURES)
+        merge = (
+            f"CREATE OR REPLACE TEMP TABLE rollup_compact AS SELECT {self.bucket}, {', '.join(self.keys)}, {sums} "
+            f"FROM {self.table} WHERE {self.bucket} >= $1 GROUP BY ALL HAVING sum(calls) <> 0"
+        )
+        return merge, f"DELETE FROM {self.table} WHERE {self.bucket} >= $1", f"INSERT INTO {self.table} SELECT * FROM rollup_compact"
+
+
+ROLLUPS: tuple[Rollup, ...] = (
+    Rollup(
+        "calls_minute", "minute", ("model", "feature", "user_id"),
+        "SELECT date_trunc('minute', start_time) AS minute, " + _MODEL_FEATURE + ", coalesce(user_id, '') AS user_id," + _ROLLUP_SUMS,
+    ),
+    Rollup(
+        "calls_hour", "hour", ("model", "feature", "stop_reason"),
+        "SELECT date_trunc('hour', start_time) AS hour, " + _MODEL_FEATURE + ", coalesce(stop_reason, '') AS stop_reason," + _ROLLUP_SUMS,
+    ),
 )

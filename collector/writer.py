@@ -26,6 +26,12 @@ _MAX_COMMIT_ROWS = 50_000  # keeps one transaction (and its memory) bounded unde
 # Rows that make a commit worth doing at once: a commit costs ~10 ms of fixed CPU (WAL, rollup
 # statements), ~40% of a 512-row commit but ~15% of a 2048-row one (bench/bench_ingest.py).
 _GROUP_ROWS = 2048
+# Rollups are folded in at most this often under load (one GROUP BY over many commits' rows
+# instead of one per commit), and when the writer falls idle; readers use the exact *_live views.
+_FOLD_EVERY_S = 1.0
+_IDLE_S = 0.2
+# Folds append deltas: every so often the buckets they touched are rewritten one row per group.
+_COMPACT_EVERY_S = 30.0
 
 
 class QueueFull(RuntimeError):
@@ -60,6 +66,9 @@ class Writer:
         self._pending_rows = 0
         self._stopping = False
         self.healthy = True
+        self._last_fold = self._last_compaction = time.monotonic()
+        # Rows committed without a fold, or folds not compacted; at start, a crash may have left both.
+        self._housekeeping_due = True
         self._thread = threading.Thread(target=self._run, name="claudescope-writer", daemon=True)
 
     @property
@@ -103,13 +112,20 @@ class Writer:
         while True:
             items = self._take()
             if items is None:
-                return
-            self._commit(items)
+                break
+            if items:
+                self._commit(items)
+            else:
+                self._housekeep(compact=True)
+        self._housekeep(compact=False)
 
     def _take(self) -> list[_Pending] | None:
+        """The next commit's items; [] when the writer fell idle with housekeeping due; None
+        when stopping with nothing queued."""
         with self._cond:
             while not self._pending and not self._stopping:
-                self._cond.wait()
+                if not self._cond.wait(_IDLE_S if self._housekeeping_due else None) and not self._pending:
+                    return []
             if not self._pending:
                 return None
         # Let concurrent requests join this commit: one WAL sync for all of them. A batch already
@@ -131,7 +147,12 @@ class Writer:
             table = items[0].table if len(items) == 1 else pa.concat_tables([i.table for i in items])
             table, superseded = self._stack.resolve(table)
             keys = pa.table({"trace_id": [k[0] for k in superseded], "span_id": [k[1] for k in superseded]}, schema=pa.schema([("trace_id", pa.string()), ("span_id", pa.string())]))
-            self._store.insert_spans(table, keys)
+            now = time.monotonic()
+            fold = now - self._last_fold >= _FOLD_EVERY_S
+            self._store.insert_spans(table, keys, fold=fold)
+            if fold:
+                self._last_fold = now
+            self._housekeeping_due = True
         except Exception as exc:  # the disk or the store failed: nothing in this commit is acknowledged
             log.error("commit of %d rows failed: %s", count, exc)
             self._metrics.count_commit(rows=0, seconds=0.0, ok=False)
@@ -145,6 +166,22 @@ class Writer:
         self._release(items, count)
         for item in items:
             item.future.set_result(item.rows)
+        if time.monotonic() - self._last_compaction >= _COMPACT_EVERY_S:
+            self._housekeep(compact=True)  # sustained load never leaves the writer idle
+
+    def _housekeep(self, *, compact: bool) -> None:
+        """Fold the rollups and, with ``compact`` and when due, compact them. A failure is logged
+        and retried later; it loses nothing (the live views and the next fold cover it)."""
+        try:
+            self._store.fold_rollups()
+            self._last_fold = time.monotonic()
+            if compact and self._last_fold - self._last_compaction >= _COMPACT_EVERY_S:
+                removed = self._store.compact_rollups()
+                self._last_compaction = time.monotonic()
+                self._housekeeping_due = False
+                log.debug("rollup compaction removed %d rows", removed)
+        except Exception as exc:
+            log.warning("rollup maintenance failed (will retry): %s", exc)
 
     def _release(self, items: list[_Pending], count: int) -> None:
         with self._cond:

@@ -1,7 +1,8 @@
 """Answer additive aggregates from the collector's rollups, exactly as the raw ``calls`` query would.
 
 The collector keeps ``calls_hour`` (hour x model x feature x stop_reason) and ``calls_minute``
-(minute x model x feature x user_id) as additive deltas of ``calls``. A dashboard range rarely
+(minute x model x feature x user_id) as additive deltas of ``calls``, read here through their
+``*_live`` views (the tables plus the calls not folded in yet, so always exact). A dashboard range rarely
 starts or ends on a bucket boundary, so a query reads the whole buckets inside the range from a
 rollup and the ragged ends from ``calls`` (cheap: few rows, pruned by start_time), and an outer
 ``SUM ... GROUP BY`` merges both. Anything a rollup lacks (service, prompt version, per-call
@@ -32,8 +33,8 @@ class Rollup:
     dims: frozenset[str]
 
 
-HOUR = Rollup("calls_hour", "hour", timedelta(hours=1), frozenset({"model", "feature", "stop_reason"}))
-MINUTE = Rollup("calls_minute", "minute", timedelta(minutes=1), frozenset({"model", "feature", "user"}))
+HOUR = Rollup("calls_hour_live", "hour", timedelta(hours=1), frozenset({"model", "feature", "stop_reason"}))
+MINUTE = Rollup("calls_minute_live", "minute", timedelta(minutes=1), frozenset({"model", "feature", "user"}))
 # Per dimension: (expression over calls, expression over a rollup) giving the same labels.
 KEYS: dict[str, tuple[str, str]] = {
     "model": ("coalesce(response_model, request_model, '(unknown)')", "coalesce(nullif(model, ''), '(unknown)')"),

@@ -112,10 +112,13 @@ def test_rollup_matches_calls_after_ingest_supersede_and_reprice(inproc) -> None
         "SELECT coalesce(response_model, request_model) AS model, coalesce(feature, '') AS feature, count(*) AS n, "
         "coalesce(sum(cost_usd), 0)::DECIMAL(38,9) AS usd, count_if(stop_reason = 'max_tokens')::BIGINT AS mt FROM calls GROUP BY ALL ORDER BY ALL"
     )
-    from_rollup = inproc.query(
+    rollup_sql = (
         "SELECT model, feature, sum(calls)::BIGINT AS n, sum(cost_usd)::DECIMAL(38,9) AS usd, sum(max_tokens_stops)::BIGINT AS mt "
-        "FROM calls_minute GROUP BY ALL HAVING sum(calls) > 0 ORDER BY ALL"
+        "FROM {} GROUP BY ALL HAVING sum(calls) > 0 ORDER BY ALL"
     )
+    assert inproc.query(rollup_sql.format("calls_minute_live")) == from_calls  # exact before any fold
+    inproc.c.store.fold_rollups()
+    from_rollup = inproc.query(rollup_sql.format("calls_minute"))
     assert from_rollup == from_calls
     assert sum(r["n"] for r in from_rollup) == 13
     from claudescope.collector.admin_api import reprice_store
@@ -125,7 +128,7 @@ def test_rollup_matches_calls_after_ingest_supersede_and_reprice(inproc) -> None
 
     prices = PriceTable.load(PricingConfig(overrides={"claude-unknown": {"input": Decimal(1), "output": Decimal(1)}}))
     reprice_store(inproc.c.store, prices, None)
-    unknown = inproc.query("SELECT sum(cost_usd)::DECIMAL(18,9) AS usd, sum(unpriced_calls)::BIGINT AS u FROM calls_minute WHERE model = 'claude-unknown'")[0]
+    unknown = inproc.query("SELECT sum(cost_usd)::DECIMAL(18,9) AS usd, sum(unpriced_calls)::BIGINT AS u FROM calls_minute_live WHERE model = 'claude-unknown'")[0]
     assert unknown["u"] == 0 and unknown["usd"] == "0.000480000"
 
 
@@ -133,6 +136,7 @@ def test_hour_rollup_agrees_with_minute_rollup(inproc) -> None:
     from tests.fixtures_collector import call_span, post_spans
 
     assert post_spans(inproc.url, [call_span(feature=f"f{i % 2}", user_id=f"u{i}") for i in range(10)]).status_code == 200
+    inproc.c.store.fold_rollups()
     minute = inproc.query("SELECT model, feature, sum(calls)::BIGINT AS n, sum(cost_usd)::DECIMAL(18,9) AS usd FROM calls_minute GROUP BY ALL ORDER BY ALL")
     hour = inproc.query("SELECT model, feature, sum(calls)::BIGINT AS n, sum(cost_usd)::DECIMAL(18,9) AS usd FROM calls_hour GROUP BY ALL ORDER BY ALL")
     assert minute == hour and sum(r["n"] for r in hour) == 10
@@ -148,5 +152,5 @@ def test_retention_drops_old_calls_and_their_rollups(inproc) -> None:
     removed = inproc.c.store.delete_older_than(datetime.now(UTC) - timedelta(days=30))
     assert removed == 2
     assert inproc.count() == 1
-    assert inproc.query("SELECT sum(calls)::BIGINT AS n FROM calls_hour")[0]["n"] == 1
-    assert inproc.query("SELECT sum(calls)::BIGINT AS n FROM calls_minute")[0]["n"] == 1
+    for view in ("calls_hour_live", "calls_minute_live"):
+        assert inproc.query(f"SELECT sum(calls)::BIGINT AS n FROM {view}")[0]["n"] == 1

@@ -1,0 +1,147 @@
+"""The Store's upkeep of the rollup tables: folding new calls in behind ingest, compacting
+the buckets folds touched, rebuilding after a reprice or a bulk load (SQL in rollups.py).
+
+Every commit stamps its rows' ``ingested_at`` with a strictly increasing time; calls stamped at
+or before ``rollup_state.rolled_through`` are in the rollups, the ``*_live`` views add the rest.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from claudescope.collector.columns import CALLS_TABLE
+from claudescope.collector.rollups import ROLLUPS, Rollup, calls_after
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class RollupUpkeep:
+    """Mixed into Store, whose connection, write lock and transactions it uses."""
+
+    _con: duckdb.DuckDBPyConnection
+    _write_lock: threading.Lock
+    _check_open: Callable[[], None]
+    _transaction: Callable[[Callable[[], Any]], Any]
+    _unregister: Callable[[str], None]
+
+    def _init_rollup_state(self) -> None:
+        # Start times of calls whose rollup rows were added since the last fold / compaction
+        # say which buckets a compaction must rewrite.
+        self._stamp = _EPOCH
+        self._rolled_through = _EPOCH
+        self._unfolded_from: datetime | None = None
+        self._uncompacted_from: datetime | None = None
+
+    def _load_rollup_state(self) -> None:
+        cur = self._con.cursor()
+        try:
+            stamp, rolled = cur.execute(
+                f"SELECT (SELECT max(ingested_at) FROM {CALLS_TABLE}), (SELECT max(rolled_through) FROM rollup_state)"
+            ).fetchone()
+        finally:
+            cur.close()
+        self._stamp = max(self._stamp, stamp or _EPOCH)
+        self._rolled_through = rolled or _EPOCH
+        if self._stamp > self._rolled_through:
+            self._unfolded_from = _EPOCH  # left by a crash or a bulk load: which buckets is unknown
+
+    def _note_unfolded(self, calls: pa.Table) -> None:
+        """Remember the oldest bucket ``calls`` add rollup rows to (for the next compaction)."""
+        if calls.num_rows:
+            self._unfolded_from = _earliest(self._unfolded_from, pc.min(calls["start_time"]).as_py())
+
+    def fold_rollups(self) -> None:
+        """Bring the rollup tables up to every stored call (one transaction; no-op if they are)."""
+        with self._write_lock:
+            self._check_open()
+            self._folded(self._transaction(self._fold))
+
+    def _fold(self) -> datetime | None:
+        """In the open transaction: append the rollup deltas of calls stamped after the last
+        fold. Returns the stamp folded through (None when there was nothing to fold)."""
+        if self._stamp <= self._rolled_through:
+            return None
+        source = calls_after(f"'{self._rolled_through.isoformat()}'::TIMESTAMPTZ")
+        for rollup in ROLLUPS:
+            self._con.execute(rollup.insert(source))
+        return self._mark_folded()
+
+    def _folded(self, through: datetime | None) -> None:
+        """After a commit: the fold through ``through`` (if any) is durable."""
+        if through is not None:
+            self._rolled_through = through
+            self._uncompacted_from = _earliest(self._uncompacted_from, self._unfolded_from)
+            self._unfolded_from = None
+
+    def _subtract(self, calls: pa.Table) -> None:
+        """Take folded ``calls`` rows back out of the rollups (they left the calls view)."""
+        if not calls.num_rows:
+            return
+        name = f"roll_{threading.get_ident()}"
+        self._con.register(name, calls)
+        try:
+            for rollup in ROLLUPS:
+                self._con.execute(rollup.insert(name, sign=-1))
+        finally:
+            self._unregister(name)
+        self._note_unfolded(calls)
+
+    def compact_rollups(self) -> int:
+        """Rewrite the rollup buckets that folds touched since the last compaction as one row
+        per group (folds append deltas: under load one group gets a row per fold). Returns the
+        rows removed."""
+        with self._write_lock:
+            self._check_open()
+            since = self._uncompacted_from
+            if since is None:
+                return 0
+            start = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+            def rewrite() -> int:
+                removed = 0
+                for rollup in ROLLUPS:
+                    merge, delete, insert = rollup.compact()
+                    self._con.execute(merge, [start])
+                    removed += int(self._con.execute(delete, [start]).fetchone()[0])
+                    removed -= int(self._con.execute(insert).fetchone()[0])
+                self._con.execute("DROP TABLE rollup_compact")
+                return removed
+
+            removed = self._transaction(rewrite)
+            self._uncompacted_from = None
+            return removed
+
+    def rebuild_rollups(self, since: datetime | None = None) -> None:
+        """Recompute the rollups from ``calls`` (after a reprice or a bulk load), from ``since`` on."""
+        with self._write_lock:
+            self._check_open()
+            self._load_rollup_state()  # rows may have come in by plain SQL or load_arrow
+
+            def rebuild() -> datetime | None:
+                # A full rebuild covers every call; a partial one needs older calls folded first.
+                folded = self._fold() if since is not None else self._mark_folded()
+                for rollup in ROLLUPS:
+                    self._rebuild_one(rollup, since or _EPOCH)
+                return folded
+
+            self._folded(self._transaction(rebuild))
+
+    def _mark_folded(self) -> datetime:
+        self._con.execute("UPDATE rollup_state SET rolled_through = ?", [self._stamp])
+        return self._stamp
+
+    def _rebuild_one(self, rollup: Rollup, start: datetime) -> None:
+        bucket = rollup.bucket
+        self._con.execute(f"DELETE FROM {rollup.table} WHERE {bucket} >= date_trunc('{bucket}', ?::TIMESTAMPTZ)", [start])
+        self._con.execute(rollup.insert(f"(SELECT * FROM calls WHERE start_time >= date_trunc('{bucket}', $1::TIMESTAMPTZ))"), [start])
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else min(a, b)
