@@ -24,6 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.fixtures_collector import call_span, encode_spans, start_collector  # noqa: E402
 
+# Every trace id starts with these bytes and every response id with their hex, followed by a
+# 3-byte send number: a sender rewrites the number in the pre-encoded body (two bytes.replace
+# calls) so each send carries fresh span keys and response ids, like a real exporter's.
+_ID_MARK = bytes.fromhex("9c3e71d2a50f")
+_BLANK_SEND = bytes(3)
 MODELS = ["claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1", "claude-sonnet-4-5-20250929"]
 FEATURES = ["support_chat", "summarize", "search", "agent", "classify"]
 
@@ -34,6 +39,8 @@ def make_batches(n_batches: int, size: int, seed: int = 1) -> list[bytes]:
     for _ in range(n_batches):
         spans = [
             call_span(
+                trace_id=(_ID_MARK + _BLANK_SEND).hex() + rng.randbytes(7).hex(),
+                response_id="msg_" + (_ID_MARK + _BLANK_SEND).hex() + rng.randbytes(6).hex(),
                 model=rng.choice(MODELS), input_tokens=rng.randint(10, 5000), output_tokens=rng.randint(1, 2000),
                 cache_read_tokens=rng.choice([0, 0, 2048, 8000]), cache_write_5m_tokens=rng.choice([0, 0, 1024]),
                 feature=rng.choice(FEATURES), user_id=f"u-{rng.randint(1, 500)}", prompt_version="v2",
@@ -47,11 +54,22 @@ def make_batches(n_batches: int, size: int, seed: int = 1) -> list[bytes]:
     return batches
 
 
-def worker(port: int, batches: list[bytes], deadline: float, counts: list[int], lat: list[float], size: int, errors: list[int]) -> None:
+def fresh_copy(body: bytes, send: int) -> bytes:
+    """``body`` (from make_batches) with send number ``send`` in its trace and response ids."""
+    number = send.to_bytes(3, "big")
+    body = body.replace(_ID_MARK + _BLANK_SEND, _ID_MARK + number)
+    return body.replace((_ID_MARK + _BLANK_SEND).hex().encode(), (_ID_MARK + number).hex().encode())
+
+
+def worker(
+    port: int, batches: list[bytes], deadline: float, counts: list[int], lat: list[float], size: int, errors: list[int],
+    first_send: int = 0,
+) -> None:
+    """POST fresh copies of ``batches`` in turn until ``deadline``; send numbers from ``first_send``."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     i = 0
     while time.monotonic() < deadline:
-        body = batches[i % len(batches)]
+        body = fresh_copy(batches[i % len(batches)], first_send + i)
         i += 1
         t0 = time.perf_counter()
         conn.request("POST", "/v1/traces", body=body, headers={"Content-Type": "application/x-protobuf"})
@@ -117,9 +135,7 @@ def main() -> None:
     ap.add_argument("--commit-interval-ms", type=int, default=None, help="[limits] commit_interval_ms")
     args = ap.parse_args()
     print(f"encoding batches of {args.size} spans ...", flush=True)
-    # Unique ids per batch would need re-encoding; instead enough distinct batches that the
-    # bench is dominated by fresh inserts (resent ones are acknowledged duplicates).
-    batches = make_batches(400, args.size)
+    batches = make_batches(64, args.size)
     with tempfile.TemporaryDirectory() as tmp:
         toml = None if args.commit_interval_ms is None else f"[limits]\ncommit_interval_ms = {args.commit_interval_ms}\n"
         running = start_collector(Path(tmp) / "data", config_toml=toml, env={"CLAUDESCOPE_INGEST_WORKERS": str(args.workers)})
@@ -129,7 +145,7 @@ def main() -> None:
             lat: list[float] = []
             errors: list[int] = []
             warm = time.monotonic() + 2
-            threads = [threading.Thread(target=worker, args=(port, batches[i::args.conns], warm, [], [], args.size, [])) for i in range(args.conns)]
+            threads = [threading.Thread(target=worker, args=(port, batches[i::args.conns], warm, [], [], args.size, [], i * 1_000_000 + 900_000)) for i in range(args.conns)]
             for t in threads:
                 t.start()
             for t in threads:
@@ -138,7 +154,7 @@ def main() -> None:
             cpu_before = procs.cpu_seconds()
             start = time.monotonic()
             deadline = start + args.seconds
-            threads = [threading.Thread(target=worker, args=(port, batches[i::args.conns], deadline, counts, lat, args.size, errors)) for i in range(args.conns)]
+            threads = [threading.Thread(target=worker, args=(port, batches[i::args.conns], deadline, counts, lat, args.size, errors, i * 1_000_000)) for i in range(args.conns)]
             for t in threads:
                 t.start()
             for t in threads:
