@@ -113,10 +113,6 @@ class Store(RollupUpkeep):
             # Every session (cursors included) reads and buckets time in UTC whatever the host's
             # zone: rollup hours and the dashboard's bucket edges depend on it.
             con.execute("SET GLOBAL TimeZone = 'UTC'")
-            # DuckDB 2.0.0 sorts a sum read through the rollups' live views with wrong range
-            # statistics (300 came back as 44: squeezed into a TINYINT); without this
-            # optimizer, sorts materialize full-width values (tests/collector/test_rollup_fold.py).
-            con.execute("SET GLOBAL disabled_optimizers = 'compressed_materialization'")
             store._load_rollup_state()
             # Nothing after this point may read or write files other than the store itself.
             con.execute("SET enable_external_access = false")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -20,6 +20,7 @@ from claudescope.collector.columns import CALLS_TABLE
 from claudescope.collector.rollups import ROLLUPS, Rollup, calls_after
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY = timedelta(days=1)
 
 
 class RollupUpkeep:
@@ -102,7 +103,7 @@ class RollupUpkeep:
             since = self._uncompacted_from
             if since is None:
                 return 0
-            start = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+            start = _bucket_start(since, "hour")
 
             def rewrite() -> int:
                 removed = 0
@@ -138,9 +139,28 @@ class RollupUpkeep:
         return self._stamp
 
     def _rebuild_one(self, rollup: Rollup, start: datetime) -> None:
-        bucket = rollup.bucket
-        self._con.execute(f"DELETE FROM {rollup.table} WHERE {bucket} >= date_trunc('{bucket}', ?::TIMESTAMPTZ)", [start])
-        self._con.execute(rollup.insert(f"(SELECT * FROM calls WHERE start_time >= date_trunc('{bucket}', $1::TIMESTAMPTZ))"), [start])
+        """Recompute ``rollup``'s buckets from the one holding ``start`` on, a day of calls per
+        statement: one GROUP BY over all of history outgrows the store's memory limit (10 M
+        calls did at 1 GB)."""
+        start = _bucket_start(start, rollup.bucket)
+        self._con.execute(f"DELETE FROM {rollup.table} WHERE {rollup.bucket} >= ?", [start])
+        first = self._first_call_since(start)
+        while first is not None:  # each pass: the rest of the UTC day of the next call
+            end = first.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + _DAY
+            self._con.execute(
+                rollup.insert("(SELECT * FROM calls WHERE start_time >= $1 AND start_time < $2)"),
+                [_bucket_start(first, rollup.bucket), end],
+            )
+            first = self._first_call_since(end)
+
+    def _first_call_since(self, moment: datetime) -> datetime | None:
+        return self._con.execute("SELECT min(start_time) FROM calls WHERE start_time >= ?", [moment]).fetchone()[0]
+
+
+def _bucket_start(moment: datetime, bucket: str) -> datetime:
+    """The start of the UTC ``bucket`` ('minute' or 'hour') holding ``moment``."""
+    moment = moment.astimezone(UTC).replace(second=0, microsecond=0)
+    return moment.replace(minute=0) if bucket == "hour" else moment
 
 
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:

@@ -133,3 +133,19 @@ def test_commit_stamps_strictly_increase_and_survive_reopen(tmp_path: Path) -> N
     stamps = store.read_arrow("SELECT ingested_at FROM call_spans ORDER BY ingested_at").column(0).to_pylist()
     assert stamps[1] > stamps[0] == future
     store.close()
+
+
+def test_rebuild_day_by_day_across_gaps_and_from_mid_bucket(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "db.duckdb")
+    day0 = _minute_start().replace(hour=0, minute=0) - timedelta(days=6)
+    starts = [day0 + timedelta(hours=10, minutes=30), day0 + timedelta(hours=23, minutes=59, seconds=30),
+              day0 + timedelta(days=2, seconds=10), day0 + timedelta(days=5, hours=12)]
+    store.insert_spans(_table([call_row(start_time=s, feature=f"f{i}") for i, s in enumerate(starts)]))
+    store.execute("DELETE FROM calls_minute")  # rollups lost: a full rebuild must restore them
+    store.execute("DELETE FROM calls_hour")
+    store.rebuild_rollups()
+    _assert_exact(store, "calls_minute", "calls_hour")
+    store.execute("UPDATE call_spans SET input_tokens = 999 WHERE start_time > ?", [day0 + timedelta(hours=23)])  # a reprice
+    store.rebuild_rollups(since=day0 + timedelta(hours=23, minutes=59, seconds=45))  # mid-minute, mid-hour
+    _assert_exact(store, "calls_minute", "calls_hour")
+    store.close()
