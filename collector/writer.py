@@ -23,8 +23,8 @@ from claudescope.collector.store import Store
 
 log = logging.getLogger(__name__)
 _MAX_COMMIT_ROWS = 50_000  # keeps one transaction (and its memory) bounded under a backlog
-# Rows that make a commit worth doing at once: a commit costs ~10 ms of fixed CPU (WAL, rollup
-# statements), ~40% of a 512-row commit but ~15% of a 2048-row one (bench/bench_ingest.py).
+# Rows that make a commit worth doing at once: a commit has a fixed cost (statements, WAL sync)
+# that a larger one spreads over more rows (bench/bench_ingest.py).
 _GROUP_ROWS = 2048
 # Rollups are folded in at most this often under load (one GROUP BY over many commits' rows
 # instead of one per commit), and when the writer falls idle; readers use the exact *_live views.

@@ -2,11 +2,12 @@
 
 The collector keeps ``calls_hour`` (hour x model x feature x stop_reason) and ``calls_minute``
 (minute x model x feature x user_id) as additive deltas of ``calls``, read here through their
-``*_live`` views (the tables plus the calls not folded in yet, so always exact). A dashboard range rarely
-starts or ends on a bucket boundary, so a query reads the whole buckets inside the range from a
-rollup and the ragged ends from ``calls`` (cheap: few rows, pruned by start_time), and an outer
-``SUM ... GROUP BY`` merges both. Anything a rollup lacks (service, prompt version, per-call
-columns, percentiles) makes ``plan`` return None and the caller runs its raw query.
+``*_live`` views (the tables plus the calls not folded in yet, so always exact). A dashboard
+range rarely starts or ends on a bucket boundary, so a query reads the whole buckets inside the
+range from a rollup and the ragged ends from ``calls`` (cheap: few rows, pruned by
+start_time), and an outer ``SUM ... GROUP BY`` merges both. Anything a rollup lacks (service,
+prompt version, per-call columns, percentiles) makes ``plan`` return None and the caller runs
+its raw query.
 
 Rollup keys store '' for "none"; the raw queries show '(unknown)' / '(none)', mapped here.
 Assumes the collector's DuckDB session is on a whole-hour UTC offset (date_trunc buckets).
