@@ -63,14 +63,15 @@ class Rollup(NamedTuple):
         )
 
     def compact(self) -> tuple[str, str, str]:
-        """(merge, delete, reinsert) SQL that rewrites the rows of buckets >= $1 as one row per
-        group, via the temporary table ``rollup_compact``; groups that net to no call vanish."""
+        """(merge, delete, reinsert) SQL that rewrites the rows of buckets in [$1, $2) as one row
+        per group, via the temporary table ``rollup_compact``; groups that net to no call vanish."""
         sums = ", ".join(f"sum({name})::{sql_type} AS {name}" for name, sql_type in _MEASURES)
+        in_range = f"{self.bucket} >= $1 AND {self.bucket} < $2"
         merge = (
             f"CREATE OR REPLACE TEMP TABLE rollup_compact AS SELECT {self.bucket}, {', '.join(self.keys)}, {sums} "
-            f"FROM {self.table} WHERE {self.bucket} >= $1 GROUP BY ALL HAVING sum(calls) <> 0"
+            f"FROM {self.table} WHERE {in_range} GROUP BY ALL HAVING sum(calls) <> 0"
         )
-        return merge, f"DELETE FROM {self.table} WHERE {self.bucket} >= $1", f"INSERT INTO {self.table} SELECT * FROM rollup_compact"
+        return merge, f"DELETE FROM {self.table} WHERE {in_range}", f"INSERT INTO {self.table} SELECT * FROM rollup_compact"
 
 
 ROLLUPS: tuple[Rollup, ...] = (

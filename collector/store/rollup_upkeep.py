@@ -46,12 +46,13 @@ class RollupUpkeep:
             stamp, rolled = cur.execute(
                 f"SELECT (SELECT max(ingested_at) FROM {CALLS_TABLE}), (SELECT max(rolled_through) FROM rollup_state)"
             ).fetchone()
+            self._stamp = max(self._stamp, stamp or _EPOCH)
+            self._rolled_through = rolled or _EPOCH
+            if self._stamp > self._rolled_through:  # left by a crash or a bulk load
+                oldest = cur.execute(f"SELECT min(start_time) FROM {calls_after('$1')}", [self._rolled_through]).fetchone()[0]
+                self._unfolded_from = _earliest(self._unfolded_from, oldest)
         finally:
             cur.close()
-        self._stamp = max(self._stamp, stamp or _EPOCH)
-        self._rolled_through = rolled or _EPOCH
-        if self._stamp > self._rolled_through:
-            self._unfolded_from = _EPOCH  # left by a crash or a bulk load: which buckets is unknown
 
     def _note_unfolded(self, calls: pa.Table) -> None:
         """Remember the oldest bucket ``calls`` add rollup rows to (for the next compaction)."""
@@ -104,20 +105,27 @@ class RollupUpkeep:
             if since is None:
                 return 0
             start = _bucket_start(since, "hour")
-
-            def rewrite() -> int:
-                removed = 0
-                for rollup in ROLLUPS:
-                    merge, delete, insert = rollup.compact()
-                    self._con.execute(merge, [start])
-                    removed += int(self._con.execute(delete, [start]).fetchone()[0])
-                    removed -= int(self._con.execute(insert).fetchone()[0])
-                self._con.execute("DROP TABLE rollup_compact")
-                return removed
-
-            removed = self._transaction(rewrite)
+            removed = self._transaction(lambda: sum(self._compact_one(rollup, start) for rollup in ROLLUPS))
             self._uncompacted_from = None
             return removed
+
+    def _compact_one(self, rollup: Rollup, start: datetime) -> int:
+        """Compact ``rollup`` from ``start`` on, a UTC day of buckets per pass (bounded memory,
+        as in :meth:`_rebuild_one`); returns the rows removed."""
+        merge, delete, insert = rollup.compact()
+        removed = 0
+        first = self._first_bucket_since(rollup, start)
+        while first is not None:
+            end = _next_day(first)
+            self._con.execute(merge, [first, end])
+            removed += int(self._con.execute(delete, [first, end]).fetchone()[0])
+            removed -= int(self._con.execute(insert).fetchone()[0])
+            first = self._first_bucket_since(rollup, end)
+        self._con.execute("DROP TABLE IF EXISTS rollup_compact")
+        return removed
+
+    def _first_bucket_since(self, rollup: Rollup, moment: datetime) -> datetime | None:
+        return self._con.execute(f"SELECT min({rollup.bucket}) FROM {rollup.table} WHERE {rollup.bucket} >= ?", [moment]).fetchone()[0]
 
     def rebuild_rollups(self, since: datetime | None = None) -> None:
         """Recompute the rollups from ``calls`` (after a reprice or a bulk load), from ``since`` on."""
@@ -133,6 +141,8 @@ class RollupUpkeep:
                 return folded
 
             self._folded(self._transaction(rebuild))
+            if since is None:
+                self._uncompacted_from = None  # rebuilt buckets hold one row per group
 
     def _mark_folded(self) -> datetime:
         self._con.execute("UPDATE rollup_state SET rolled_through = ?", [self._stamp])
@@ -146,7 +156,7 @@ class RollupUpkeep:
         self._con.execute(f"DELETE FROM {rollup.table} WHERE {rollup.bucket} >= ?", [start])
         first = self._first_call_since(start)
         while first is not None:  # each pass: the rest of the UTC day of the next call
-            end = first.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + _DAY
+            end = _next_day(first)
             self._con.execute(
                 rollup.insert("(SELECT * FROM calls WHERE start_time >= $1 AND start_time < $2)"),
                 [_bucket_start(first, rollup.bucket), end],
@@ -155,6 +165,11 @@ class RollupUpkeep:
 
     def _first_call_since(self, moment: datetime) -> datetime | None:
         return self._con.execute("SELECT min(start_time) FROM calls WHERE start_time >= ?", [moment]).fetchone()[0]
+
+
+def _next_day(moment: datetime) -> datetime:
+    """The UTC midnight after ``moment``."""
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + _DAY
 
 
 def _bucket_start(moment: datetime, bucket: str) -> datetime:

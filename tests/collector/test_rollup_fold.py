@@ -79,12 +79,14 @@ def test_compaction_leaves_one_row_per_group_and_every_sum(tmp_path: Path) -> No
     store.insert_spans(_table([worse]))
     keys = pa.table({"trace_id": [worse["trace_id"]], "span_id": [worse["span_id"]]})
     store.insert_spans(_table([call_row(start_time=start, user_id="u4", trace_id=worse["trace_id"])]), keys)
-    assert store.scalar("SELECT count(*) FROM calls_minute") == 11  # 4 x 2 + u3 in, u3 out, u4
+    for _ in range(2):  # two days earlier: compaction works a day at a time
+        store.insert_spans(_table([call_row(start_time=start - timedelta(days=2), user_id="u1")]))
+    assert store.scalar("SELECT count(*) FROM calls_minute") == 13  # 4 x 2 + u3 in, u3 out, u4, 2 x u1 earlier
     removed = store.compact_rollups()
-    # minute: 11 -> one row each for u1, u2, u4 (u3 netted to nothing); hour: 7 folds -> 1 row
-    assert removed == 8 + 6
-    assert store.scalar("SELECT count(*) FROM calls_minute") == 3
-    assert store.scalar("SELECT count(*) FROM calls_hour") == 1
+    # minute: one row each for u1, u2, u4 (u3 netted to nothing) and the earlier u1; hour: 9 folds -> 2 rows
+    assert removed == (13 - 4) + (9 - 2)
+    assert store.scalar("SELECT count(*) FROM calls_minute") == 4
+    assert store.scalar("SELECT count(*) FROM calls_hour") == 2
     _assert_exact(store, "calls_minute", "calls_hour", "calls_minute_live")
     assert store.compact_rollups() == 0  # nothing touched since
     store.close()
