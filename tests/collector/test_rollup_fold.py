@@ -151,3 +151,34 @@ def test_rebuild_day_by_day_across_gaps_and_from_mid_bucket(tmp_path: Path) -> N
     store.rebuild_rollups(since=day0 + timedelta(hours=23, minutes=59, seconds=45))  # mid-minute, mid-hour
     _assert_exact(store, "calls_minute", "calls_hour")
     store.close()
+
+
+def test_store_of_the_previous_release_upgrades_without_counting_twice(tmp_path: Path) -> None:
+    """A store written before migration 0004: its rollups already hold every stored call."""
+    import duckdb
+
+    from claudescope.collector.migration_files import expand, load_migrations
+    from claudescope.collector.rollups import ROLLUPS
+
+    path = tmp_path / "db.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, checksum VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)")
+    for m in load_migrations():
+        if m.version != 4:
+            for statement in duckdb.extract_statements(expand(m.sql)):
+                con.execute(statement)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?, now())", [m.version, m.name, m.checksum])
+    old = _table([call_row(start_time=_minute_start(), feature=f"f{i % 2}") for i in range(5)])
+    con.execute("INSERT INTO call_spans BY NAME SELECT * FROM old")
+    for rollup in ROLLUPS:  # what the previous release did in every commit
+        con.execute(rollup.insert("calls"))
+    con.close()
+    store = Store.open(path)
+    assert (4, "0004_rollup_fold.sql") in store.applied_migrations()
+    _assert_exact(store, "calls_minute_live", "calls_hour_live", "calls_minute")
+    store.insert_spans(_table([call_row(start_time=_minute_start(), feature="f0")]), fold=False)
+    _assert_exact(store, "calls_minute_live", "calls_hour_live")
+    store.fold_rollups()
+    _assert_exact(store, "calls_minute", "calls_hour")
+    assert store.scalar("SELECT sum(calls) FROM calls_minute") == 6
+    store.close()
