@@ -205,20 +205,18 @@ class Store(RollupUpkeep):
             stamp = max(datetime.now(UTC), self._stamp + _TICK)
             batch = batch.set_column(_INGESTED_AT, "ingested_at", pa.repeat(pa.scalar(stamp, SPANS_ARROW_SCHEMA.field(_INGESTED_AT).type), batch.num_rows))
             name = f"batch_{threading.get_ident()}"
+
+            def insert() -> tuple[pa.Table, datetime | None]:
+                fresh = _visible_calls(batch, self._insert_new(name))
+                self._stamp = stamp  # burnt even if the commit fails: stamps only need to increase
+                self._note_unfolded(fresh)
+                if supersede is not None and supersede.num_rows:
+                    self._mark_superseded(supersede)
+                return fresh, self._fold() if fold else None
+
             con.register(name, batch)
             try:
-                con.execute("BEGIN")
-                try:
-                    fresh = _visible_calls(batch, self._insert_new(name))
-                    self._stamp = stamp  # burnt even if the commit fails: stamps only need to increase
-                    self._note_unfolded(fresh)
-                    if supersede is not None and supersede.num_rows:
-                        self._mark_superseded(supersede)
-                    folded = self._fold() if fold else None
-                    con.execute("COMMIT")
-                except BaseException:
-                    con.execute("ROLLBACK")
-                    raise
+                fresh, folded = self._transaction(insert)
             finally:
                 con.unregister(name)
             self._folded(folded)
@@ -267,7 +265,8 @@ class Store(RollupUpkeep):
             # reads the view, so rows not folded yet simply never enter).
             leaving = self._con.sql(
                 f"SELECT c.* FROM {CALLS_TABLE} AS c JOIN {name} AS k USING (trace_id, span_id) "
-                f"WHERE NOT c.superseded AND c.ingested_at <= '{self._rolled_through.isoformat()}'::TIMESTAMPTZ"
+                "WHERE NOT c.superseded AND c.ingested_at <= $1",
+                params=[self._rolled_through],
             ).to_arrow_table()
             self._subtract(leaving)
             self._con.execute(

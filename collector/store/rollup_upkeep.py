@@ -8,7 +8,7 @@ or before ``rollup_state.rolled_through`` are in the rollups, the ``*_live`` vie
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -70,9 +70,8 @@ class RollupUpkeep:
         fold. Returns the stamp folded through (None when there was nothing to fold)."""
         if self._stamp <= self._rolled_through:
             return None
-        source = calls_after(f"'{self._rolled_through.isoformat()}'::TIMESTAMPTZ")
         for rollup in ROLLUPS:
-            self._con.execute(rollup.insert(source))
+            self._con.execute(rollup.insert(calls_after("$1")), [self._rolled_through])
         return self._mark_folded()
 
     def _folded(self, through: datetime | None) -> None:
@@ -114,18 +113,12 @@ class RollupUpkeep:
         as in :meth:`_rebuild_one`); returns the rows removed."""
         merge, delete, insert = rollup.compact()
         removed = 0
-        first = self._first_bucket_since(rollup, start)
-        while first is not None:
-            end = _next_day(first)
+        for first, end in self._day_slices(f"SELECT min({rollup.bucket}) FROM {rollup.table} WHERE {rollup.bucket} >= ?", start):
             self._con.execute(merge, [first, end])
             removed += int(self._con.execute(delete, [first, end]).fetchone()[0])
             removed -= int(self._con.execute(insert).fetchone()[0])
-            first = self._first_bucket_since(rollup, end)
         self._con.execute("DROP TABLE IF EXISTS rollup_compact")
         return removed
-
-    def _first_bucket_since(self, rollup: Rollup, moment: datetime) -> datetime | None:
-        return self._con.execute(f"SELECT min({rollup.bucket}) FROM {rollup.table} WHERE {rollup.bucket} >= ?", [moment]).fetchone()[0]
 
     def rebuild_rollups(self, since: datetime | None = None) -> None:
         """Recompute the rollups from ``calls`` (after a reprice or a bulk load), from ``since`` on."""
@@ -154,17 +147,21 @@ class RollupUpkeep:
         calls did at 1 GB)."""
         start = _bucket_start(start, rollup.bucket)
         self._con.execute(f"DELETE FROM {rollup.table} WHERE {rollup.bucket} >= ?", [start])
-        first = self._first_call_since(start)
-        while first is not None:  # each pass: the rest of the UTC day of the next call
-            end = _next_day(first)
+        for first, end in self._day_slices("SELECT min(start_time) FROM calls WHERE start_time >= ?", start):
             self._con.execute(
                 rollup.insert("(SELECT * FROM calls WHERE start_time >= $1 AND start_time < $2)"),
                 [_bucket_start(first, rollup.bucket), end],
             )
-            first = self._first_call_since(end)
 
-    def _first_call_since(self, moment: datetime) -> datetime | None:
-        return self._con.execute("SELECT min(start_time) FROM calls WHERE start_time >= ?", [moment]).fetchone()[0]
+    def _day_slices(self, first_since_sql: str, start: datetime) -> Iterator[tuple[datetime, datetime]]:
+        """(first, next UTC midnight) for each UTC day from ``start`` on that has data, where
+        ``first_since_sql`` finds the first moment with data at or after its parameter; days
+        without data are skipped."""
+        first = self._con.execute(first_since_sql, [start]).fetchone()[0]
+        while first is not None:
+            end = _next_day(first)
+            yield first, end
+            first = self._con.execute(first_since_sql, [end]).fetchone()[0]
 
 
 def _next_day(moment: datetime) -> datetime:
