@@ -25,9 +25,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from claudescope.collector import otlp, query_api
 from claudescope.collector.decode import Decoded, IngestPool, WorkersUnavailable
 from claudescope.collector.metrics import Metrics
-from claudescope.collector.store import QueryTimeout, Store
+from claudescope.collector.store import QueryBusy, QueryTimeout, QueryTooLarge, Store
+from claudescope.collector.web_guard import WebGuard
 from claudescope.collector.writer import QueueFull, Writer, WriterStopped
 from claudescope.config import Config
+from claudescope.web_hosts import allowed_hosts
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = "2"
@@ -54,7 +56,7 @@ class Collector:
 
 
 def build_app(c: Collector) -> ASGIApp:
-    """The Starlette app, wrapped in bearer-token auth when a token is configured."""
+    """The Starlette app, behind bearer-token auth when a token is set, behind the web guard always."""
     routes = [
         Route("/v1/traces", _traces(c), methods=["POST"]),
         Route("/v1/metrics", _accept(ExportMetricsServiceResponse), methods=["POST"]),
@@ -67,7 +69,8 @@ def build_app(c: Collector) -> ASGIApp:
     app: ASGIApp = Starlette(routes=routes)
     if c.config.token:
         app = BearerAuth(app, c.config.token)
-    return app
+    # Outermost: a page in the user's browser is refused before anything else looks at it.
+    return WebGuard(app, allowed_hosts(c.config.host, c.config.allowed_hosts))
 
 
 class BearerAuth:
@@ -197,28 +200,41 @@ def _grpc_code(status: int) -> int:
 
 # --- query API, health, metrics ------------------------------------------------------
 def _query(c: Collector) -> Callable[[Request], Awaitable[Response]]:
+    limits = c.config.query
+
     async def handler(request: Request) -> Response:
         try:
             payload = await request.json()
         except ValueError:
             return JSONResponse({"error": 'body must be JSON: {"sql": "SELECT ..."}'}, 400)
+        arrow = query_api.ARROW_STREAM in request.headers.get("accept", "")
+
+        def encode(table: Any, truncated: bool, deadline: float) -> bytes:
+            # Runs inside the store's query slot and time limit: building the answer counts too.
+            if arrow:
+                return query_api.to_arrow_ipc(table)
+            return query_api.to_json(table, truncated=truncated, deadline=deadline)
+
+        def run(sql: str) -> tuple[bytes, bool]:
+            return c.store.query_limited(
+                sql, timeout_s=limits.timeout_s, max_rows=limits.max_rows, max_answer_bytes=limits.max_answer_bytes,
+                max_memory_bytes=limits.max_memory_bytes, encode=encode,
+            )
+
         try:
             sql = query_api.check_sql(payload.get("sql") if isinstance(payload, dict) else None)
-            table, truncated = await run_in_threadpool(
-                c.store.query_limited, sql, timeout_s=c.config.query.timeout_s, max_rows=c.config.query.max_rows
-            )
-        except query_api.QueryRefused as exc:
-            return JSONResponse({"error": str(exc)}, 400)
+            body, truncated = await run_in_threadpool(run, sql)
+        except QueryBusy as exc:
+            return JSONResponse({"error": str(exc)}, 429, headers={"Retry-After": RETRY_AFTER_S})
+        except QueryTooLarge as exc:
+            return JSONResponse({"error": str(exc)}, 413)
         except QueryTimeout as exc:
             return JSONResponse({"error": str(exc)}, 408)
-        except ValueError as exc:
+        except ValueError as exc:  # QueryRefused included
             return JSONResponse({"error": str(exc)}, 400)
         headers = {"X-Claudescope-Truncated": "true"} if truncated else None
-        if query_api.ARROW_STREAM in request.headers.get("accept", ""):
-            body = await run_in_threadpool(query_api.to_arrow_ipc, table)
-            return Response(body, 200, media_type=query_api.ARROW_STREAM, headers=headers)
-        body = await run_in_threadpool(query_api.to_json, table, truncated=truncated)
-        return Response(body, 200, media_type="application/json", headers=headers)
+        media = query_api.ARROW_STREAM if arrow else "application/json"
+        return Response(body, 200, media_type=media, headers=headers)
 
     return handler
 

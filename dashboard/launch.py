@@ -1,4 +1,8 @@
-"""``claudescope dashboard``: run the packaged Streamlit app as a child process."""
+"""``claudescope dashboard``: run the packaged Streamlit app as a child process.
+
+Streamlit runs ``serve.py``, which wraps ``app.py`` in the Host/Origin guard (issue 12); the
+allowed names travel as Streamlit's own ``server.allowedHosts`` option.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +13,25 @@ import sys
 from pathlib import Path
 
 from claudescope.config import Config
+from claudescope.web_hosts import allowed_hosts
 
 APP = Path(__file__).resolve().parent / "app.py"
+SERVE = APP.parent / "serve.py"
 
 
 def streamlit_command(api_url: str, *, config: Config) -> list[str]:
     """The ``streamlit run`` command line (no secrets: the token goes through the environment)."""
+    hosts = allowed_hosts(config.host, config.allowed_hosts)
     command = [
-        sys.executable, "-m", "streamlit", "run", str(APP),
+        sys.executable, "-m", "streamlit", "run", str(SERVE),
         "--server.headless", "true",
         "--server.address", config.host,
         "--server.port", str(config.dashboard_port),
         "--browser.gatherUsageStats", "false",
+        # Pinned whatever a ~/.streamlit/config.toml says: pages of other sites stay out.
+        "--server.enableCORS", "true",
+        "--server.enableXsrfProtection", "true",
+        *(arg for name in hosts for arg in ("--server.allowedHosts", name)),
         "--", "--api", api_url,
     ]
     if config.config_file is not None:
