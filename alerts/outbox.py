@@ -109,7 +109,7 @@ class Outbox:
 
     def _send(self, channel: Channel, events: list[Event], now: datetime,
               done: dict[tuple[str, str], str], pending: list[tuple[Event, tuple[str, ...]]]) -> None:
-        title, body, notify_type = render(events, self.dashboard_url)
+        title, body, notify_type = render(events, self.dashboard_url, channel.dialect)
         error = self.sender.send(channel, title, body, notify_type)
         params: list[Any] = []
         for e in events:

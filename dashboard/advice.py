@@ -20,6 +20,8 @@ MIN_CALLS = 3
 class Suggestion:
     """One thing to change, and the page that shows the detail."""
 
+    # Markdown. The span value comes first, as a code span (formatting.literal); the single "$"
+    # after it has no partner, so it cannot open LaTeX.
     text: str
     page: str  # views/<file>.py
 
@@ -42,8 +44,8 @@ def _caching(by_feature: pd.DataFrame) -> list[Suggestion]:
         hit = num(r.cache_read_tokens) / all_input if all_input else 0.0
         if spend is not None and spend >= MIN_INPUT_SPEND and hit < LOW_HIT_RATE:
             rows.append((spend, Suggestion(
-                f"**{r.feature}** pays {fmt.money(spend)} for uncached input with a {fmt.pct(hit)} cache hit "
-                "rate: cache its stable prefix (system prompt, tools).", "views/caching.py")))
+                f"**{fmt.literal(r.feature)}** pays {fmt.money(spend)} for uncached input with a {fmt.pct(hit)} cache "
+                "hit rate: cache its stable prefix (system prompt, tools).", "views/caching.py")))
     rows.sort(key=lambda item: item[0], reverse=True)
     return [s for _, s in rows[:2]]
 
@@ -60,7 +62,7 @@ def _truncation(stops: pd.DataFrame) -> list[Suggestion]:
         share = float(cut) / calls if calls else 0.0
         if calls >= MIN_CALLS and share >= TRUNCATION_SHARE:
             rows.append((share, Suggestion(
-                f"**{feature}** stops at max_tokens in {fmt.pct(share)} of calls: answers are cut off; "
+                f"**{fmt.literal(feature)}** stops at max_tokens in {fmt.pct(share)} of calls: answers are cut off; "
                 "raise max_tokens or shorten the expected output.", "views/stop_reasons.py")))
     rows.sort(key=lambda item: item[0], reverse=True)
     return [s for _, s in rows[:2]]

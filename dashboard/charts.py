@@ -13,6 +13,8 @@ from datetime import timedelta
 import altair as alt
 import pandas as pd
 
+from claudescope.safetext import visible
+
 # Model families keep their hue across pages; versions get shades of it.
 _FAMILY_SHADES: dict[str, tuple[str, ...]] = {
     "opus": ("#7b4fd6", "#a07be8", "#5a32a8", "#c3a8f5"),
@@ -51,7 +53,7 @@ def color_scale(values: Sequence[str], *, by_model: bool, fixed: dict[str, str] 
 def stacked_bars(frame: pd.DataFrame, *, x: str, y: str, color: str, y_title: str, by_model: bool,
                  step: timedelta, money: bool = True) -> alt.Chart:
     """Stacked bars over time, one colour per series, each bar as wide as its bucket."""
-    data = frame.assign(**{y: frame[y].map(_to_float), "bucket_end": frame[x] + step * 0.92})
+    data = _labels(frame, color).assign(**{y: frame[y].map(_to_float), "bucket_end": frame[x] + step * 0.92})
     fmt = "$,.2f" if money else ",.0f"
     return (
         alt.Chart(data)
@@ -71,7 +73,7 @@ def stacked_bars(frame: pd.DataFrame, *, x: str, y: str, color: str, y_title: st
 def lines(frame: pd.DataFrame, *, x: str, y: str, color: str, y_title: str, by_model: bool,
           y_format: str = ",.0f") -> alt.Chart:
     """Lines over time, one per series."""
-    data = frame.assign(**{y: frame[y].map(_to_float)})
+    data = _labels(frame, color).assign(**{y: frame[y].map(_to_float)})
     return (
         alt.Chart(data)
         .mark_line(point=True)
@@ -89,7 +91,7 @@ def lines(frame: pd.DataFrame, *, x: str, y: str, color: str, y_title: str, by_m
 def ranked_bars(frame: pd.DataFrame, *, label: str, value: str, title: str, money: bool = True,
                 by_model: bool = False) -> alt.Chart:
     """Horizontal bars, largest first."""
-    data = frame.assign(**{value: frame[value].map(_to_float)})
+    data = _labels(frame, label).assign(**{value: frame[value].map(_to_float)})
     color = (alt.Color(f"{label}:N", scale=color_scale(data[label].tolist(), by_model=True), legend=None)
              if by_model else alt.value("#d97757"))
     fmt = "$,.2f" if money else ",.0f"
@@ -108,7 +110,7 @@ def ranked_bars(frame: pd.DataFrame, *, label: str, value: str, title: str, mone
 
 def share_bars(frame: pd.DataFrame, *, label: str, part: str, value: str, title: str) -> alt.Chart:
     """100% stacked horizontal bars: the share of each part within each label."""
-    data = frame.assign(**{value: frame[value].map(_to_float)})
+    data = _labels(frame, label, part).assign(**{value: frame[value].map(_to_float)})
     return (
         alt.Chart(data)
         .mark_bar()
@@ -121,6 +123,12 @@ def share_bars(frame: pd.DataFrame, *, label: str, part: str, value: str, title:
         )
         .properties(height=alt.Step(30))
     )
+
+
+def _labels(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    # Series names come from spans: drawn as text by Vega, but bidi overrides and hidden
+    # characters would still mislead, and a 64 KiB name would swamp the axis.
+    return frame.assign(**{c: frame[c].map(lambda v: visible(v) if isinstance(v, str) else v) for c in columns})
 
 
 def _to_float(value: object) -> float | None:

@@ -1,11 +1,19 @@
-"""How numbers look: money, tokens, durations, rates. Pure functions, exact for money."""
+"""How numbers and stored text look: money, tokens, durations, rates, and span values as inert
+Markdown. Pure functions, exact for money."""
 
 from __future__ import annotations
 
 import math
+import re
 from decimal import ROUND_HALF_UP, Decimal
 
+import pandas as pd
+
+from claudescope.safetext import VALUE_LIMIT, visible
+
 MISSING = "—"
+SUMMARY_LIMIT = 400  # a stored alert summary or error message: longer than one value, still bounded
+_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
 
 
 def money(value: Decimal | float | int | str | None, *, precise: bool = False) -> str:
@@ -69,3 +77,43 @@ def pct(value: float | None, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return MISSING
     return f"{value * 100:.{digits}f}%"
+
+
+def plain(value: object) -> str:
+    """A value read from the store for a plain-text place (a widget's option, a table cell):
+    one line, hidden and bidi-override characters shown as escapes, bounded."""
+    return visible(value, VALUE_LIMIT)
+
+
+def cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` for display: every text cell through ``visible`` (tables show text, but a bidi
+    override or a zero-width character in a cell would still mislead the reader)."""
+    shown = frame.copy()
+    for column in shown.columns:
+        if shown[column].dtype == object or pd.api.types.is_string_dtype(shown[column]):
+            shown[column] = shown[column].map(lambda v: visible(v, SUMMARY_LIMIT) if isinstance(v, str) else v)
+    return shown
+
+
+def literal(value: object, limit: int = VALUE_LIMIT) -> str:
+    """A value read from the store, for any Streamlit Markdown string: shown, never interpreted.
+
+    The value becomes one visible line (see ``claudescope.safetext.visible``) inside an inline
+    code span. Backslash escapes alone are not enough: Streamlit links bare URLs and e-mail
+    addresses found in plain text whatever their escapes, while a code span's content is
+    literal (no links, images, HTML, emphasis, math or ``:directives:``).
+    """
+    text = visible(value, limit)
+    if not text:
+        return escape("(empty)")
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    # A space inside each fence keeps a value that starts or ends with a backtick (or with a
+    # space at both ends) intact: CommonMark strips exactly one space on each side.
+    pad = " " if text[0] in "` " or text[-1] in "` " else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def escape(text: str) -> str:
+    """Our own text (money, percentages) for a Markdown string: every ASCII punctuation
+    character escaped, so ``$1.00`` cannot open LaTeX and nothing else is read as markup."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)

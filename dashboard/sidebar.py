@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 
 import streamlit as st
 
+from claudescope.dashboard import formatting as fmt
 from claudescope.dashboard import queries
 from claudescope.dashboard.client import QueryClient, QueryError
 from claudescope.dashboard.context import DashboardContext
@@ -46,7 +47,7 @@ def render(context: DashboardContext) -> Filters:
         st.markdown("### Filters")
         options = _options(context)
         values = {attr: tuple(st.multiselect(label, _with_selected(options.get(_OPTION_KEYS[attr], []), attr),
-                                             key=f"f_{attr}", placeholder="All"))
+                                             key=f"f_{attr}", placeholder="All", format_func=fmt.plain))
                   for attr, label in _LABELS.items()}
     filters = Filters(range_key=range_key, custom_from=custom_from, custom_to=custom_to, now=now, **values)
     _write_url(filters)
@@ -60,7 +61,7 @@ def _seed_from_url(params: Mapping[str, str], *, now: datetime) -> None:
     try:
         seeded = from_params(params, now=now)
     except FilterError as exc:
-        st.warning(f"Ignoring the link's filters: {exc}")
+        st.warning(f"Ignoring the link's filters: {fmt.literal(exc, limit=fmt.SUMMARY_LIMIT)}")
         seeded = Filters(now=now)
     st.session_state["f_range"] = seeded.range_key
     if seeded.custom_from and seeded.custom_to:
@@ -75,7 +76,7 @@ def _options(context: DashboardContext) -> dict[str, list[str]]:
     try:
         return _cached_options(context.client.cache_key, floor_now(60), context.client)
     except QueryError as exc:
-        st.sidebar.error(f"Cannot load filter values: {exc}")
+        st.sidebar.error(f"Cannot load filter values: {fmt.literal(exc, limit=fmt.SUMMARY_LIMIT)}")
         return {}
 
 

@@ -12,6 +12,7 @@ import streamlit as st
 
 from claudescope.dashboard.client import QueryClient, QueryError
 from claudescope.dashboard.context import DashboardContext, current, filters
+from claudescope.dashboard import formatting as fmt
 from claudescope.dashboard import queries
 from claudescope.dashboard.filters import Filters
 from claudescope.dashboard.frames import total
@@ -22,6 +23,11 @@ DEMO_HINT = (
     "traffic, run `claudescope demo --endpoint {api}` (it drives the real SDK against a bundled "
     "fake API), or widen the time range and filters."
 )
+
+
+def table(frame: pd.DataFrame, **kwargs: Any) -> Any:
+    """``st.dataframe`` of ``frame`` with its text cells made visible (``formatting.cells``)."""
+    return st.dataframe(fmt.cells(frame), **kwargs)
 
 
 def floor_now(seconds: int = 10) -> datetime:
@@ -39,7 +45,7 @@ def load(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     try:
         return _cached(key, fn, context.client, args, kwargs)
     except QueryError as exc:
-        st.error(f"Cannot load data: {exc}")
+        st.error(f"Cannot load data: {fmt.literal(exc, limit=fmt.SUMMARY_LIMIT)}")
         st.stop()
         raise  # unreachable: st.stop() raises
 
@@ -66,13 +72,13 @@ def header(title: str, caption: str) -> Filters:
     """Title, one-line purpose and the active view; returns the filters to use."""
     f = page_filters()
     st.title(title)
-    st.caption(f"{caption} · **{f.label}** · {_active_filters(f)}")
+    st.caption(f"{caption} · **{fmt.escape(f.label)}** · {_active_filters(f)}")
     return f
 
 
 def _active_filters(f: Filters) -> str:
     parts = [
-        f"{name}: {', '.join(values)}"
+        f"{name}: {', '.join(fmt.literal(v) for v in values)}"  # values come from spans or from a shared link
         for name, values in (
             ("service", f.services), ("model", f.models), ("feature", f.features),
             ("user", f.users), ("prompt version", f.prompt_versions),

@@ -28,7 +28,8 @@ def routing(usage: pd.DataFrame) -> None:
     features = sorted(str(v) for v in usage["feature"].unique())
     left, right = st.columns(2)
     target = left.selectbox("Route to model", models, key="advisor_model")
-    batch = right.multiselect("Non-interactive features (bill at Batch API rates)", features, key="advisor_batch")
+    batch = right.multiselect("Non-interactive features (bill at Batch API rates)", features, key="advisor_batch",
+                              format_func=fmt.plain)
     repriced = savings.reprice(usage, prices, target_model=None if target == KEEP else target, batch_features=batch)
     priced = repriced[repriced["whatif_usd"].notna() & repriced["actual_usd"].notna()]
     actual, whatif = _sum(priced["actual_usd"]), _sum(priced["whatif_usd"])
@@ -44,7 +45,7 @@ def routing(usage: pd.DataFrame) -> None:
     by_feature = priced.groupby("feature").agg(actual=("actual_usd", _sum), whatif=("whatif_usd", _sum)).reset_index()
     by_feature["saving"] = by_feature["actual"] - by_feature["whatif"]
     by_feature = by_feature.sort_values("saving", ascending=False, key=lambda s: s.map(float))
-    st.dataframe(by_feature.assign(**{c: by_feature[c].map(fmt.money) for c in ("actual", "whatif", "saving")}),
+    view.table(by_feature.assign(**{c: by_feature[c].map(fmt.money) for c in ("actual", "whatif", "saving")}),
                  hide_index=True, width="stretch")
     st.caption("What-ifs use each model's standard-band rates; quality and latency differences are yours to judge.")
 
@@ -57,7 +58,7 @@ def caching(f: Filters) -> None:
     total = _sum(missed["saving_usd"]) if not missed.empty else ZERO
     st.metric("Caching repeated prefixes would save", fmt.money(total), border=True)
     if not missed.empty:
-        st.dataframe(missed.head(20).assign(saving_usd=missed["saving_usd"].map(fmt.money)), hide_index=True,
+        view.table(missed.head(20).assign(saving_usd=missed["saving_usd"].map(fmt.money)), hide_index=True,
                      width="stretch")
 
 

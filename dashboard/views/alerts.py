@@ -22,13 +22,13 @@ def body() -> None:
     if firing.empty:
         st.success("No alert is firing.", icon=":material/check_circle:")
     else:
-        st.dataframe(firing, hide_index=True, width="stretch")
+        view.table(firing, hide_index=True, width="stretch")
     st.subheader("History")
     if history.empty:
         st.info("No alert fired or resolved in this range. Budgets and rules are set in claudescope.toml; "
                 "`claudescope alerts test` sends a test notification.")
     else:
-        st.dataframe(history, hide_index=True, width="stretch")
+        view.table(history, hide_index=True, width="stretch")
 
 
 view.header("Alerts", "Budget, truncation, reliability and latency alerts")

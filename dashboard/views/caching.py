@@ -55,7 +55,7 @@ def by_feature(f: Filters) -> None:
         "uncached input": frame["input_tokens"].map(fmt.tokens),
         "cache write spend": frame["cost_cache_write_usd"].map(fmt.money),
     })
-    st.dataframe(table, hide_index=True, width="stretch")
+    view.table(table, hide_index=True, width="stretch")
 
 
 def prefixes(f: Filters) -> None:
@@ -80,7 +80,7 @@ def prefixes(f: Filters) -> None:
     for column in ("uncached_usd", "cached_5m_usd", "cached_1h_usd", "saving_usd"):
         show[column] = show[column].map(lambda v: fmt.money(v, precise=True))
     show["prefix_tokens"] = show["prefix_tokens"].map(fmt.tokens)
-    st.dataframe(show.rename(columns={"uncached_usd": "uncached", "cached_5m_usd": "cached 5m",
+    view.table(show.rename(columns={"uncached_usd": "uncached", "cached_5m_usd": "cached 5m",
                                       "cached_1h_usd": "cached 1h", "best_ttl": "best TTL", "saving_usd": "saving"}),
                  hide_index=True, width="stretch")
 

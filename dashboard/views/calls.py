@@ -29,13 +29,13 @@ def table(frame: pd.DataFrame) -> Any:
         "cache write": frame["cache_write_tokens"].map(fmt.tokens), "output": frame["output_tokens"].map(fmt.tokens),
         "cost": frame["cost_usd"].map(fmt.money),
     })
-    return st.dataframe(shown, hide_index=True, width="stretch", height=360, on_select="rerun",
+    return view.table(shown, hide_index=True, width="stretch", height=360, on_select="rerun",
                         selection_mode="single-row", key="calls_table")
 
 
 def detail(call: pd.Series) -> None:
     """One call: cost breakdown, attributes, attempts and content when captured."""
-    st.subheader(f"Call {call['response_id'] or call['span_id']}")
+    st.subheader(f"Call {fmt.literal(call['response_id'] or call['span_id'])}")
     cols = st.columns(3)
     for index, (label, column) in enumerate(COST_PARTS):
         cols[index % 3].metric(label, fmt.money(dec(call[column]), precise=True), border=True)
@@ -93,7 +93,7 @@ def body() -> None:
         return
     st.caption(f"{fmt.count(len(frame))} most recent calls matching")
     selection = table(frame)
-    labels = [f"{t:%Y-%m-%d %H:%M:%S} · {m} · {fmt.money(dec(c))} · {s}"
+    labels = [f"{t:%Y-%m-%d %H:%M:%S} · {fmt.plain(m)} · {fmt.money(dec(c))} · {s}"
               for t, m, c, s in zip(frame["start_time"], frame["model"], frame["cost_usd"], frame["span_id"])]
     picked = st.selectbox("Call", range(len(labels)), format_func=labels.__getitem__, key="calls_pick")
     rows = list(getattr(getattr(selection, "selection", None), "rows", None) or [])

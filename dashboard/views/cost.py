@@ -45,7 +45,7 @@ def unit_costs(f: Filters, dimension: str) -> None:
             "share": fmt.pct(float(cost / grand) if cost is not None and grand else None),
             "output tokens": fmt.tokens(out),
         })
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    view.table(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
 def split(f: Filters) -> None:
@@ -67,7 +67,7 @@ def unpriced(f: Filters) -> None:
         return
     st.warning("These models have no price in the table, so their calls are missing from the spend above. "
                "Add them under `[prices]` in claudescope.toml, then run `claudescope reprice`.")
-    st.dataframe(frame.assign(calls=frame["calls"].map(fmt.count), input_tokens=frame["input_tokens"].map(fmt.tokens),
+    view.table(frame.assign(calls=frame["calls"].map(fmt.count), input_tokens=frame["input_tokens"].map(fmt.tokens),
                               output_tokens=frame["output_tokens"].map(fmt.tokens)),
                  hide_index=True, width="stretch")
 

@@ -24,7 +24,7 @@ def per_model(f: Filters) -> None:
         "p50": frame["p50_ms"].map(fmt.ms), "p95": frame["p95_ms"].map(fmt.ms), "p99": frame["p99_ms"].map(fmt.ms),
         "TTFT p95": frame["ttft_p95_ms"].map(fmt.ms),
     })
-    st.dataframe(table, hide_index=True, width="stretch")
+    view.table(table, hide_index=True, width="stretch")
 
 
 def over_time(f: Filters) -> None:
@@ -51,7 +51,7 @@ def errors(f: Filters) -> None:
         else:
             st.altair_chart(charts.ranked_bars(frame, label="error_type", value="calls", title="failed calls",
                                                money=False), width="stretch")
-            st.dataframe(frame, hide_index=True, width="stretch")
+            view.table(frame, hide_index=True, width="stretch")
     with right:
         st.subheader("Retries and backoff")
         retried = int(sum(num(v) for v in retries["retried_calls"])) if not retries.empty else 0
@@ -61,7 +61,7 @@ def errors(f: Filters) -> None:
         cols[1].metric("Time lost to retries", fmt.ms(lost), border=True,
                        help="Retried calls' duration beyond their model's median first-try duration.")
         if not retries.empty:
-            st.dataframe(retries.assign(time_lost=retries["time_lost_ms"].map(fmt.ms)).drop(columns="time_lost_ms"),
+            view.table(retries.assign(time_lost=retries["time_lost_ms"].map(fmt.ms)).drop(columns="time_lost_ms"),
                          hide_index=True, width="stretch")
 
 

@@ -98,14 +98,16 @@ def top_and_alerts(f: Filters) -> None:
         )[["feature", "spend", "calls_", "per_call"]].rename(columns={"calls_": "calls", "per_call": "per call"})
         st.altair_chart(charts.ranked_bars(features, label="feature", value="cost_usd", title="spend"),
                         width="stretch")
-        st.dataframe(table, hide_index=True, width="stretch")
+        view.table(table, hide_index=True, width="stretch")
     with right:
         st.subheader("Firing alerts")
         firing = view.load(queries.firing_alerts)
         if firing.empty:
             st.success("No alert is firing.", icon=":material/check_circle:")
         for alert in firing.itertuples(index=False):
-            st.error(f"**{alert.rule}** ({alert.severity}): {alert.summary}", icon=":material/warning:")
+            # The summary quotes span values (feature, model, ...): shown as text, never as Markdown.
+            st.error(f"**{fmt.literal(alert.rule)}** ({fmt.literal(alert.severity)}): "
+                     f"{fmt.literal(alert.summary, limit=fmt.SUMMARY_LIMIT)}", icon=":material/warning:")
 
 
 def body() -> None:

@@ -40,7 +40,7 @@ def output_headroom(f: Filters) -> None:
         "output / max_tokens": [fmt.pct(num(o) / num(m) if num(m) else None)
                                 for o, m in zip(frame["output_tokens"], frame["max_tokens"])],
     })
-    st.dataframe(table, hide_index=True, width="stretch")
+    view.table(table, hide_index=True, width="stretch")
 
 
 def body() -> None:
@@ -62,7 +62,7 @@ def body() -> None:
         st.subheader(title)
         left, right = st.columns([3, 2])
         with left:
-            st.dataframe(shares(frame, dimension), hide_index=True, width="stretch")
+            view.table(shares(frame, dimension), hide_index=True, width="stretch")
         with right:
             st.altair_chart(charts.share_bars(frame, label=dimension, part="stop_reason", value="calls",
                                               title="share of calls"), width="stretch")

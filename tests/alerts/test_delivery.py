@@ -35,7 +35,7 @@ def test_firing_reaches_email_and_webhook_with_details(alert_store: Any, smtp_si
     assert hook["title"] == "[FIRING] refusals (warning)" and mail["subject"] == hook["title"]
     for body in (hook["message"], mail["body"]):
         assert "50.0% of calls (1 of 2) were refused in the last 15m" in body
-        assert "top users: u-9 ($0.0010, 1 call)" in body
+        assert 'top users: "u-9" ($0.0010, 1 call)' in body
         assert "dashboard: http://127.0.0.1:8501/?range=1h&alert=refusals&feature=support" in body
     assert mail["to"] == ["oncall@example.com"]
     (event,) = events(alert_store)
@@ -59,7 +59,7 @@ def test_failed_delivery_is_retried_with_backoff_and_nothing_lost(alert_store: A
     clock.advance(seconds=2)
     assert engine.deliver() is None
     (hook,) = webhook_sink.messages()  # the retry carries both alerts, once each
-    assert "[feature=a]" in hook["message"] and "[feature=b]" in hook["message"]
+    assert '[feature="a"]' in hook["message"] and '[feature="b"]' in hook["message"]
     assert len(smtp_sink.messages()) == 2  # email was never held back by the webhook's failures
     assert all(e["delivered"] for e in events(alert_store))
     attempts = [(d["channel_name"].split(":")[0], d["ok"]) for d in _deliveries(alert_store)]
@@ -118,7 +118,7 @@ def test_resolve_is_notified(alert_store: Any, webhook_sink: WebhookSink) -> Non
     engine.deliver()
     first, second = webhook_sink.messages()
     assert first["type"] == "warning" and second["type"] == "success"
-    assert second["title"] == "[RESOLVED] refusals (warning)" and "resolved: refusals [feature=a]" in second["message"]
+    assert second["title"] == "[RESOLVED] refusals (warning)" and 'resolved: refusals [feature="a"]' in second["message"]
 
 
 def test_cooldown_suppresses_a_quick_refire(alert_store: Any, webhook_sink: WebhookSink) -> None:
@@ -239,4 +239,4 @@ def test_cli_alerts_test_command(tmp_path: Path, smtp_sink: SmtpSink, webhook_si
     config.write_text('[notify]\nurls = ["nosuchscheme://x"]\n')
     done = subprocess.run([sys.executable, "-m", "claudescope", "alerts", "test", "--config", str(config)],
                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
-    assert done.returncode == 2 and "notify.urls[0]" in done.stdout + done.stderr
+    assert done.returncode == 2 and "[notify] urls[0]" in done.stdout + done.stderr

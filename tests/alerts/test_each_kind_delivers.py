@@ -44,7 +44,7 @@ CASES: dict[str, tuple[RuleConfig, Rows, str]] = {
                             lambda: [_at(attributes={"claudescope.ratelimit.requests.limit": 50, "claudescope.ratelimit.requests.remaining": 2})],
                             "2 of 50 requests left"),
     "unpriced_model": (RuleConfig(name="r", kind="unpriced_model"),
-                       lambda: [_at(request_model="claude-x", response_model="claude-x", cost_usd=None)], "claude-x have no price"),
+                       lambda: [_at(request_model="claude-x", response_model="claude-x", cost_usd=None)], '"claude-x" have no price'),
     "cost_anomaly": (RuleConfig(name="r", kind="cost_anomaly", params={"min_usd": 0.1}),
                      lambda: [_at(minutes_ago=60 * h, cost_usd=Decimal("0.01")) for h in range(2, 12)] + [_at(cost_usd=Decimal("1"))],
                      "its usual"),

@@ -48,7 +48,7 @@ def _event(**kw: Any) -> Event:
 def test_render_single_and_grouped_messages() -> None:
     title, body, kind = render([_event()], "https://dash.example.com/")
     assert title == "[FIRING] truncation (critical)" and kind == "failure"
-    assert "top users: u-1 ($0.0120, 4 calls), (none) (2 calls)" in body
+    assert 'top users: "u-1" ($0.0120, 4 calls), (none) (2 calls)' in body
     assert "dashboard: https://dash.example.com/?range=1h&alert=truncation&feature=support+chat" in body
     title, body, kind = render([_event(), _event(id="e2", rule="cost", severity="info", state="resolved", summary="resolved: cost")], None)
     assert title == "[claudescope] 2 alerts: 1 firing, 1 resolved" and kind == "failure"

@@ -60,7 +60,7 @@ def test_budget_and_max_tokens_reach_each_channel_exactly_once(collector_factory
     body = "\n".join(m["message"] for m in hooks)
     # The first POST may be committed in more than one batch, so the spend seen can be lower.
     assert re.search(r"budget_daily: spend \$0\.0\d+ is \d+% of the \$0\.0100 daily budget, crossed 100%", body), body
-    assert "top features: support_chat" in body and "dashboard: http://127.0.0.1:8501/?range=" in body
+    assert 'top features: "support_chat"' in body and "dashboard: http://127.0.0.1:8501/?range=" in body
     events = running.query("SELECT rule, state, delivered, channels FROM alert_events ORDER BY rule")
     assert {e["rule"] for e in events} == set(hook_alerts)
     assert all(e["delivered"] and e["state"] == "firing" and "json://" in e["channels"] and "mailto://" in e["channels"] for e in events)

@@ -75,10 +75,10 @@ def test_overview_shows_known_totals_budget_and_top_features(loaded, monkeypatch
     assert any("1 calls used a model with no known price" in w.value for w in at.warning)
     advice = [m.value for m in at.markdown if "uncached input" in m.value or "stops at max_tokens" in m.value]
     assert advice == [
-        "**agent** pays $0.20 for uncached input with a 0.0% cache hit rate: cache its stable prefix (system prompt, tools).",
-        "**classify** pays $0.15 for uncached input with a 0.0% cache hit rate: cache its stable prefix (system prompt, tools).",
-        "**support_chat** stops at max_tokens in 33.3% of calls: answers are cut off; raise max_tokens or shorten the expected output.",
-        "**classify** stops at max_tokens in 25.0% of calls: answers are cut off; raise max_tokens or shorten the expected output.",
+        "**`agent`** pays $0.20 for uncached input with a 0.0% cache hit rate: cache its stable prefix (system prompt, tools).",
+        "**`classify`** pays $0.15 for uncached input with a 0.0% cache hit rate: cache its stable prefix (system prompt, tools).",
+        "**`support_chat`** stops at max_tokens in 33.3% of calls: answers are cut off; raise max_tokens or shorten the expected output.",
+        "**`classify`** stops at max_tokens in 25.0% of calls: answers are cut off; raise max_tokens or shorten the expected output.",
     ]
 
 
