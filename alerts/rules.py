@@ -6,6 +6,7 @@ engine feeds the measured rows back into :func:`judge`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -15,6 +16,7 @@ from typing import Any
 from claudescope.alerts.durations import parse_duration
 from claudescope.alerts.whereclause import WhereError, validate_where
 from claudescope.config import BudgetConfig, Config, ConfigError, RuleConfig
+from claudescope.pricing_limits import MAX_STORED_USD
 
 SEVERITIES = ("info", "warning", "critical")
 # What a rule may group by: name -> SQL expression over calls (fixed strings, never user text).
@@ -164,8 +166,9 @@ _SHARE_KINDS = frozenset({"max_tokens_rate", "refusal_rate", "context_window_rat
 
 
 def _check_threshold(kind: str, threshold: float | None, key: str, source: str) -> None:
-    if threshold is None or threshold < 0:
-        raise ConfigError(key, source, "must be a non-negative number")
+    # NaN compares false with everything: a rule with it would load and never fire.
+    if threshold is None or not math.isfinite(threshold) or threshold < 0:
+        raise ConfigError(key, source, f"must be a finite non-negative number, got {threshold!r}")
     if kind in _SHARE_KINDS and threshold > 1:
         raise ConfigError(key, source, f"is a share for kind {kind!r}: between 0 and 1 (0.05 means 5%)")
 
@@ -174,7 +177,7 @@ def _duration(text: str | None, key: str, source: str) -> timedelta | None:
     if text is None:
         return None
     try:
-        return parse_duration(text)
+        return parse_duration(text)  # bounded to MAX_DURATION: "99999999999w" is an error, not an overflow
     except ValueError as exc:
         raise ConfigError(key, source, str(exc)) from None
 
@@ -196,10 +199,12 @@ def _check_params(kind: str, params: dict[str, Any], key: str, source: str, budg
             params["budget_usd"] = Decimal(str(amount))
         except Exception:
             raise bad("budget_usd", f"expected a number of USD, got {amount!r}") from None
+        if not params["budget_usd"].is_finite() or params["budget_usd"] >= MAX_STORED_USD:
+            raise bad("budget_usd", f"expected a finite number of USD below {MAX_STORED_USD:,}, got {amount!r}")
         if params["budget_usd"] <= 0:
             raise bad("budget_usd", f"needs a positive budget (set it here or budget.{'daily' if period == 'day' else 'monthly'}_usd)")
         levels = params.setdefault("levels", [0.5, 0.8, 1.0])
-        if not isinstance(levels, list) or not levels or not all(isinstance(x, (int, float)) and x > 0 for x in levels):
+        if not isinstance(levels, list) or not levels or not all(_positive_number(x) for x in levels):
             raise bad("levels", "expected a list of positive fractions, e.g. [0.5, 0.8, 1.0]")
         params["levels"] = sorted(float(x) for x in levels)
         windows = params.setdefault("windows", ["1h", "6h"])
@@ -217,11 +222,15 @@ def _check_params(kind: str, params: dict[str, Any], key: str, source: str, budg
     for name, default in (("min_calls", 1), ("min_tokens", 10_000), ("min_usd", 1.0)):
         if name in KINDS[kind].params:
             value = params.setdefault(name, default)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-                raise bad(name, "expected a non-negative number")
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+                raise bad(name, "expected a finite non-negative number")
     critical = params.get("critical_features", [])
     if not isinstance(critical, list) or not all(isinstance(f, str) for f in critical):
         raise bad("critical_features", "expected a list of feature names")
+
+
+def _positive_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
 
 
 def builtin_rules(config: Config) -> tuple[Rule, ...]:

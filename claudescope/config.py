@@ -1,149 +1,50 @@
-"""Configuration: one frozen dataclass, built once at the entry point and passed down.
+"""Configuration loading: built once at the entry point, every value range-checked.
 
 Precedence (SPEC §3): built-in defaults < ``claudescope.toml`` < ``CLAUDESCOPE_<OPTION>``
 environment variables < command-line options. Nothing else reads the environment: the entry
 point hands ``load_config`` the mapping it should use.
 
-Every error names the offending key and the file it came from (``ConfigError``).
+Every value is checked at load, for type and range (finite numbers, ports 1-65535, prices that
+keep a call's cost storable, ...), so a bad value stops start-up with one ``ConfigError`` naming
+the key and the file (or the environment variable) instead of starting a broken service. The
+dataclasses themselves live in ``config_model`` and are re-exported here.
 """
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import fields, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-DEFAULT_CONFIG_FILE = Path("claudescope.toml")
-DEFAULT_DATA_DIR = Path("claudescope-data")
-ENV_PREFIX = "CLAUDESCOPE_"
+from claudescope.config_model import (
+    COMMAND_LINE,
+    DEFAULT_CONFIG_FILE,
+    DEFAULT_DATA_DIR,
+    ENV_PREFIX,
+    ENV_VAR_SOURCE,
+    AlertsConfig,
+    BudgetConfig,
+    Config,
+    ConfigError,
+    Limits,
+    NotifyConfig,
+    PricingConfig,
+    QueryLimits,
+    RuleConfig,
+)
+from claudescope.durations import parse_duration
+from claudescope.pricing_limits import MAX_STORED_USD, rate_problem
+from claudescope.web_hosts import parse_host_names
+from claudescope.whereclause import validate_where
 
-
-class ConfigError(ValueError):
-    """A configuration value is missing, unknown or of the wrong type; names key and source."""
-
-    def __init__(self, key: str, source: str, problem: str) -> None:
-        super().__init__(f"{source}: {key}: {problem}")
-        self.key = key
-        self.source = source
-        self.problem = problem
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Ingest limits (SPEC §3)."""
-
-    max_body_bytes: int = 64 * 1024 * 1024
-    max_attribute_value_bytes: int = 64 * 1024
-    max_attributes_per_span: int = 512
-    max_queue_spans: int = 200_000
-    commit_interval_ms: int = 50
-
-
-@dataclass(frozen=True, slots=True)
-class QueryLimits:
-    """Read-only query API limits."""
-
-    timeout_s: float = 10.0
-    max_rows: int = 100_000
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetConfig:
-    """Budgets for the built-in ``budget_daily`` / ``budget_monthly`` rules (UTC unless timezone)."""
-
-    daily_usd: Decimal | None = None
-    monthly_usd: Decimal | None = None
-    timezone: str = "UTC"
-
-
-@dataclass(frozen=True, slots=True)
-class RuleConfig:
-    """One ``[[alerts.rules]]`` entry. Kind-specific keys go to ``params``."""
-
-    name: str
-    kind: str
-    where: str | None = None
-    threshold: float | None = None
-    window: str | None = None
-    severity: str = "warning"
-    for_: str | None = None
-    cooldown: str | None = None
-    tags: tuple[str, ...] = ()
-    params: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class AlertsConfig:
-    """Alert engine settings."""
-
-    rules: tuple[RuleConfig, ...] = ()
-    builtins: bool = True
-    evaluate_every_s: float = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class NotifyConfig:
-    """Where alerts go: apprise URLs, optionally tagged as ``"tag=url"``."""
-
-    urls: tuple[str, ...] = ()
-    dashboard_url: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PricingConfig:
-    """User price overrides (USD per million tokens) and the disputed multiplier scopes."""
-
-    overrides: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)
-    batch_applies_to_cache: bool = True
-    geo_applies_to_cache: bool = True
-    fast_applies_to_cache: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Config:
-    """Everything a claudescope process needs to know, resolved once."""
-
-    data_dir: Path = DEFAULT_DATA_DIR
-    config_file: Path | None = None
-    host: str = "127.0.0.1"
-    port: int = 4318
-    grpc_port: int = 4317
-    dashboard_port: int = 8501
-    token: str | None = None
-    retention_days: int | None = None
-    log_format: str = "text"
-    # Processes that decode and price OTLP bodies: -1 = one per core but one, 0 = in-process.
-    ingest_workers: int = -1
-    budget: BudgetConfig = BudgetConfig()
-    alerts: AlertsConfig = AlertsConfig()
-    notify: NotifyConfig = NotifyConfig()
-    pricing: PricingConfig = PricingConfig()
-    limits: Limits = Limits()
-    query: QueryLimits = QueryLimits()
-
-    @property
-    def db_path(self) -> Path:
-        """The collector's DuckDB file."""
-        return self.data_dir / "claudescope.duckdb"
-
-    @property
-    def api_url(self) -> str:
-        """Base URL of this configuration's collector."""
-        return f"http://{self._reachable_host}:{self.port}"
-
-    @property
-    def dashboard_url(self) -> str:
-        """Base URL of this configuration's dashboard."""
-        return f"http://{self._reachable_host}:{self.dashboard_port}"
-
-    @property
-    def _reachable_host(self) -> str:
-        # A wildcard bind address is not something a client can connect to.
-        return "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-
+__all__ = [
+    "DEFAULT_CONFIG_FILE", "DEFAULT_DATA_DIR", "ENV_PREFIX", "AlertsConfig", "BudgetConfig", "Config", "ConfigError",
+    "Limits", "NotifyConfig", "PricingConfig", "QueryLimits", "RuleConfig", "load_config",
+]
 
 # Top-level options settable as CLI flags, CLAUDESCOPE_<NAME> env vars and [server] keys.
 _SCALAR_OPTIONS: dict[str, type] = {
@@ -156,9 +57,34 @@ _SCALAR_OPTIONS: dict[str, type] = {
     "retention_days": int,
     "log_format": str,
     "ingest_workers": int,
+    "allowed_hosts": tuple,
 }
 # Env names that differ from the field name (SPEC says `--data`, so CLAUDESCOPE_DATA).
 _ENV_NAMES = {"data_dir": "DATA"}
+
+# Inclusive bounds of every numeric key, by dotted key (server options by bare name). Each
+# bound is what the consumer can use: a port the OS can bind, a timeout that times out, a
+# budget the store's DECIMAL(18,9) can hold.
+_RANGES: dict[str, tuple[float | int | Decimal, float | int | Decimal, str]] = {
+    "port": (1, 65535, ""),
+    "grpc_port": (0, 65535, " (0 = off)"),
+    "dashboard_port": (1, 65535, ""),
+    "retention_days": (1, 36_500, ""),
+    "ingest_workers": (-1, 4096, " (-1 = one per core but one, 0 = in-process)"),
+    "limits.max_body_bytes": (1024, 2**32, ""),
+    "limits.max_attribute_value_bytes": (16, 2**26, ""),
+    "limits.max_attributes_per_span": (1, 100_000, ""),
+    "limits.max_queue_spans": (1, 10**8, ""),
+    "limits.commit_interval_ms": (1, 60_000, ""),
+    "query.timeout_s": (0.001, 86_400.0, " seconds"),
+    "query.max_rows": (1, 10**9, ""),
+    "query.max_answer_bytes": (1024, 2**36, ""),
+    "query.max_memory_bytes": (0, 2**46, " (0 = no cap)"),
+    "alerts.evaluate_every_s": (0.1, 86_400.0, " seconds"),
+    "budget.daily_usd": (Decimal(0), MAX_STORED_USD - Decimal("1e-9"), " USD"),
+    "budget.monthly_usd": (Decimal(0), MAX_STORED_USD - Decimal("1e-9"), " USD"),
+}
+_CHOICES = {"log_format": ("text", "json")}
 
 
 def load_config(
@@ -186,10 +112,11 @@ def load_config(
     config = Config(config_file=path)
     if path is not None:
         config = _apply_file(config, path)
-    config = _apply_scalars(config, _env_values(env), source="environment")
+    for name, (var, raw) in _env_values(env).items():
+        config = _apply_scalars(config, {name: raw}, source=ENV_VAR_SOURCE + var)
     config = _apply_env_notify(config, env)
-    config = _apply_scalars(config, {k: v for k, v in (overrides or {}).items() if v is not None}, source="command line")
-    return config
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    return _apply_scalars(config, flags, source=COMMAND_LINE)
 
 
 def _apply_env_notify(config: Config, env: Mapping[str, str]) -> Config:
@@ -204,12 +131,13 @@ def _apply_env_notify(config: Config, env: Mapping[str, str]) -> Config:
     return replace(config, notify=replace(config.notify, urls=tuple(raw.split())))
 
 
-def _env_values(env: Mapping[str, str]) -> dict[str, str]:
+def _env_values(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """{option: (variable, value)} for every CLAUDESCOPE_<OPTION> that is set and not empty."""
     values = {}
     for name in _SCALAR_OPTIONS:
         var = ENV_PREFIX + _ENV_NAMES.get(name, name.upper())
         if var in env and env[var] != "":
-            values[name] = env[var]
+            values[name] = (var, env[var])
     return values
 
 
@@ -217,45 +145,78 @@ def _apply_scalars(config: Config, values: Mapping[str, Any], *, source: str) ->
     changes = {}
     for name, raw in values.items():
         kind = _SCALAR_OPTIONS.get(name)
+        from_file = source != COMMAND_LINE and not source.startswith(ENV_VAR_SOURCE)
+        shown = f"[server] {name}" if from_file else None
         if kind is None:
-            raise ConfigError(name, source, "unknown option")
-        changes[name] = _coerce(raw, kind, name, source)
-    if changes.get("ingest_workers", -1) < -1:
-        raise ConfigError("ingest_workers", source, "must be -1 (auto), 0 (in-process) or a number of processes")
+            raise ConfigError(name, source, "unknown option", shown=shown)
+        changes[name] = _coerce(raw, kind, name, source, shown=shown)
     return replace(config, **changes)
 
 
-def _coerce(raw: Any, kind: type, key: str, source: str) -> Any:
+def _coerce(raw: Any, kind: type, key: str, source: str, *, shown: str | None = None) -> Any:
+    """``raw`` as ``kind``, range-checked against ``_RANGES`` / ``_CHOICES`` when listed there."""
     try:
-        if kind is int:
-            if isinstance(raw, bool):
-                raise ValueError
-            return int(raw)
-        if kind is float:
-            return float(raw)
-        if kind is bool:
-            if isinstance(raw, bool):
-                return raw
-            if str(raw).lower() in ("1", "true", "yes", "on"):
-                return True
-            if str(raw).lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-        if kind is Decimal:
-            if isinstance(raw, bool):
-                raise ValueError
-            return Decimal(str(raw))
-        if kind is Path:
-            return Path(str(raw))
-        if kind is str:
-            if not isinstance(raw, (str, int, float)) or isinstance(raw, bool):
-                raise ValueError
-            return str(raw)
-    except (ValueError, InvalidOperation):
-        pass
-    else:
-        raise AssertionError(f"unsupported option type {kind}")
-    raise ConfigError(key, source, f"expected {kind.__name__}, got {raw!r}")
+        value = _convert(raw, kind)
+    except (ValueError, TypeError, InvalidOperation, OverflowError) as exc:
+        # Host names explain themselves; for the rest, say what is wanted and what was given.
+        problem = (str(exc) if kind is tuple else "") or _expected(kind, key, raw)
+        raise ConfigError(key, source, problem, shown=shown) from None
+    problem = _out_of_range(key, value, raw)
+    if problem:
+        raise ConfigError(key, source, problem, shown=shown)
+    return value
+
+
+def _convert(raw: Any, kind: type) -> Any:
+    """``raw`` as ``kind``; raises ValueError (or the conversion's own error) when it is not one."""
+    if isinstance(raw, bool) and kind is not bool:
+        raise ValueError("")
+    if kind is tuple:
+        return parse_host_names(raw)
+    if kind is int:
+        if isinstance(raw, float) or not isinstance(raw, (int, str)):
+            raise ValueError("")  # 4318.5 is not a port, and neither is 4318.0
+        return int(raw)
+    if kind is float:
+        value = float(raw)
+        if not math.isfinite(value):
+            raise ValueError("")
+        return value
+    if kind is Decimal:
+        value = Decimal(str(raw)) if isinstance(raw, (int, float, str)) else None
+        if value is None or not value.is_finite():
+            raise ValueError("")
+        return value
+    if kind is bool:
+        text = str(raw).lower()
+        if isinstance(raw, bool) or text in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return raw if isinstance(raw, bool) else text in ("1", "true", "yes", "on")
+        raise ValueError("")
+    if kind is Path:
+        return Path(str(raw))
+    if kind is str and isinstance(raw, (str, int, float)):
+        return str(raw)
+    raise ValueError("")
+
+
+def _expected(kind: type, key: str, raw: Any) -> str:
+    low, high, unit = _RANGES.get(key, (None, None, ""))
+    noun = {int: "an integer", float: "a finite number", Decimal: "a finite number", bool: "true or false",
+            str: "a string", Path: "a path", tuple: "a list of host names"}.get(kind, kind.__name__)
+    span = f" {low}-{high}{unit}" if low is not None else ""
+    return f"must be {noun}{span}, got {raw!r}"
+
+
+def _out_of_range(key: str, value: Any, raw: Any) -> str | None:
+    if key in _CHOICES and value not in _CHOICES[key]:
+        return f"must be one of {list(_CHOICES[key])}, got {raw!r}"
+    if key not in _RANGES:
+        return None
+    low, high, unit = _RANGES[key]
+    if low <= value <= high:
+        return None
+    noun = "an integer" if isinstance(value, int) else "a number"
+    return f"must be {noun} {low}-{high}{unit}, got {raw!r}"
 
 
 def _apply_file(config: Config, path: Path) -> Config:
@@ -263,13 +224,15 @@ def _apply_file(config: Config, path: Path) -> Config:
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError("--config", source, "file not found") from None
+        raise ConfigError("--config", source, "file not found", shown="") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("--config", source, f"cannot be read: {exc}", shown="") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("(syntax)", source, str(exc)) from None
+        raise ConfigError("(syntax)", source, f"not valid TOML: {exc}", shown="") from None
     known = {"server", "budget", "alerts", "notify", "prices", "pricing", "limits", "query"}
     for key in document:
         if key not in known:
-            raise ConfigError(key, source, f"unknown section; expected one of {sorted(known)}")
+            raise ConfigError(key, source, f"unknown section; expected one of {sorted(known)}", shown=f"[{key}]")
     server = _table(document, "server", source)
     config = _apply_scalars(config, server, source=source)
     return replace(
@@ -286,7 +249,7 @@ def _apply_file(config: Config, path: Path) -> Config:
 def _table(document: Mapping[str, Any], key: str, source: str) -> dict[str, Any]:
     value = document.get(key, {})
     if not isinstance(value, dict):
-        raise ConfigError(key, source, "expected a table")
+        raise ConfigError(key, source, "expected a table", shown=f"[{key}]")
     return value
 
 
@@ -346,6 +309,13 @@ def _rule(raw: Any, index: int, source: str) -> RuleConfig:
     for name, value in optional.items():
         if value is not None and not isinstance(value, str):
             raise ConfigError(f"{key}.{name}", source, "expected a string")
+        # The alert engine's own parsers: a filter or duration it would refuse stops the load.
+        check = validate_where if name == "where" else parse_duration
+        try:
+            if value is not None:
+                check(value)
+        except ValueError as exc:
+            raise ConfigError(f"{key}.{name}", source, str(exc)) from None
     return RuleConfig(
         name=raw["name"],
         kind=raw["kind"],
@@ -381,17 +351,21 @@ _PRICE_KEYS = {"input", "output", "cache_write_5m", "cache_write_1h", "cache_rea
 def _pricing(prices: Mapping[str, Any], switches: Mapping[str, Any], source: str) -> PricingConfig:
     overrides: dict[str, dict[str, Decimal]] = {}
     for model, row in prices.items():
+        where = f'[prices] "{model}"'  # model ids may hold dots: quote them as TOML does
         if not isinstance(row, dict):
-            raise ConfigError(f"prices.{model}", source, "expected an inline table of USD per million tokens")
+            raise ConfigError(f"prices.{model}", source, "expected an inline table of USD per million tokens", shown=where)
         parsed = {}
         for key, value in row.items():
+            full, shown = f"prices.{model}.{key}", f"{where}.{key}"
             if key not in _PRICE_KEYS:
-                raise ConfigError(f"prices.{model}.{key}", source, f"unknown price key; expected {sorted(_PRICE_KEYS)}")
-            parsed[key] = _coerce(value, Decimal, f"prices.{model}.{key}", source)
-            if parsed[key] < 0:
-                raise ConfigError(f"prices.{model}.{key}", source, "must not be negative")
+                raise ConfigError(full, source, f"unknown price key; expected {sorted(_PRICE_KEYS)}", shown=shown)
+            parsed[key] = _coerce(value, Decimal, full, source, shown=shown)
+            # The same bound PriceTable.load enforces: a large call at this price stays storable.
+            problem = rate_problem(parsed[key])
+            if problem:
+                raise ConfigError(full, source, problem, shown=shown)
         if "input" not in parsed or "output" not in parsed:
-            raise ConfigError(f"prices.{model}", source, "needs at least input and output")
+            raise ConfigError(f"prices.{model}", source, "needs at least input and output", shown=where)
         overrides[model] = parsed
     base = _section(PricingConfig, {}, "pricing", source)
     flags = {}

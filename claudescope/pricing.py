@@ -14,15 +14,33 @@ The rules (shared/research/anthropic.md §3-§4), applied per call by the respon
 An unknown model, or fast mode on a model whose fast price is unknown, prices as ``None``:
 claudescope never guesses a price. Money is ``Decimal`` throughout, each part quantized to
 1e-9 USD with banker's rounding, matching the store's DECIMAL(18,9).
+
+What can be stored is decided once, for ingest, reprice and the config loader alike (the bounds
+are in ``pricing_limits``; docs/data-model.md, "Numbers that cannot be stored"):
+
+- a usage count outside 0..``MAX_CALL_COUNT`` is not a real call: ``count_problem`` says why,
+  and the collector rejects that span alone;
+- a price (USD per million tokens) must be finite, non-negative and at most ``MAX_RATE``:
+  ``rate_problem`` says why not, for the config loader and ``PriceTable.load``;
+- a real call whose cost, or any part of it, does not fit DECIMAL(18,9) (|x| < 10^9 USD) is
+  stored with NULL cost and ``price_version`` ending in ``COST_OVERFLOW``: ``cost_columns``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from claudescope.config import PricingConfig
+from claudescope.pricing_limits import (
+    COST_OVERFLOW,
+    MAX_CALL_COUNT,
+    MAX_RATE,
+    MAX_STORED_USD,
+    count_problem,
+    rate_problem,
+)
 from claudescope.pricing_table import (
     LongContext,
     PriceDataError,
@@ -36,13 +54,21 @@ from claudescope.pricing_table import (
 if TYPE_CHECKING:  # rich is only needed to print the table, not by the collector's ingest workers
     from rich.console import Console
 
-__all__ = ["Cost", "PriceDataError", "PriceEntry", "PriceTable", "Rates", "Usage", "print_prices"]
+__all__ = [
+    "COST_OVERFLOW", "MAX_CALL_COUNT", "MAX_RATE", "MAX_STORED_USD", "Cost", "CostColumns", "PriceDataError",
+    "PriceEntry", "PriceTable", "Rates", "Usage", "count_problem", "print_prices", "rate_problem",
+]
 
 QUANTUM = Decimal("1e-9")
 _ZERO = Decimal(0).quantize(QUANTUM)
 _ONE = Decimal(1)
 _PER_TOKEN = Decimal("1e-6")  # table rates are per million tokens
 _MAX_CACHED_IDS = 10_000  # model ids come from spans: bound what a hostile sender can grow
+
+# cost_usd, cost_input_usd, cost_output_usd, cost_cache_read_usd, cost_cache_write_usd,
+# cost_other_usd, price_version: the stored cost columns, in the calls table's order.
+CostColumns = tuple[Decimal | None, Decimal | None, Decimal | None, Decimal | None, Decimal | None, Decimal | None, str | None]
+_UNPRICED: CostColumns = (None, None, None, None, None, None, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +161,14 @@ class PriceTable:
         """Parse the built-in table once and merge ``pricing`` (overrides and switches).
 
         Raises:
-            PriceDataError: the built-in data file is malformed.
+            PriceDataError: the built-in data file is malformed, or an override is not a price
+                (``rate_problem``): a PricingConfig can come from elsewhere than the config loader.
         """
+        for model, rates in pricing.overrides.items():
+            for key, value in rates.items():
+                problem = rate_problem(Decimal(value))
+                if problem:
+                    raise PriceDataError(f"prices.{model}.{key}: {problem}")
         return cls(load_table_data(pricing), pricing)
 
     @property
@@ -186,6 +218,24 @@ class PriceTable:
             other_usd=_money(usage.web_search_requests * self._modifiers.web_search_per_request),
             price_version=self._data.version,
         )
+
+    def cost_columns(self, model: str | None, usage: Usage) -> CostColumns:
+        """The stored cost columns of one billed call: the one rule for ingest and reprice.
+
+        An unpriced model gives all NULL. A cost (or any part) that does not fit DECIMAL(18,9)
+        gives NULL money and ``price_version`` + ``COST_OVERFLOW``: the call is real, its price
+        is not storable, and the row says so instead of failing its whole batch.
+        """
+        try:
+            cost = self.price(model, usage)
+        except InvalidOperation:  # quantize needs more than 28 digits: far past the store's range
+            return (None,) * 6 + (self._data.version + COST_OVERFLOW,)
+        if cost is None:
+            return _UNPRICED
+        parts = (cost.total_usd, cost.input_usd, cost.output_usd, cost.cache_read_usd, cost.cache_write_usd, cost.other_usd)
+        if any(abs(part) >= MAX_STORED_USD for part in parts):
+            return (None,) * 6 + (cost.price_version + COST_OVERFLOW,)
+        return (*parts, cost.price_version)
 
     def _rates(
         self, compiled: _Compiled, band: bool, batch: bool, geo: Decimal | None, fast: bool

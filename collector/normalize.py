@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -24,7 +24,7 @@ from claudescope.collector.coerce import as_num as _num
 from claudescope.collector.coerce import as_str as _str
 from claudescope.collector.columns import SPANS_ARROW_SCHEMA
 from claudescope.config import Limits
-from claudescope.pricing import PriceTable, Usage
+from claudescope.pricing import PriceTable, Usage, count_problem
 
 _MIN_NS = 946_684_800 * 10**9  # 2000-01-01
 _MAX_NS = 4_102_444_800 * 10**9  # 2100-01-01
@@ -93,22 +93,23 @@ class Normalizer:
         if operation is None:
             batch.ignored += 1
             return
-        reason = _invalid(span)
-        if reason:
-            batch.rejected[reason] += 1
+        usage = _invalid(span) or _usage(picked, source)
+        if isinstance(usage, str):  # why it cannot be a call (ids, times, a count no call has)
+            batch.rejected[usage] += 1
             return
-        batch.rows.append(self._row(span, picked, rest, operation, source, rank, service, ingested, batch))
+        if operation == "count_tokens" and usage.prompt_tokens:
+            usage = _counted_apart(usage, rest)
+        batch.rows.append(self._row(span, picked, rest, operation, source, rank, service, ingested, usage, batch))
 
     def _row(
         self, span: Any, p: dict[str, Any], rest: dict[str, Any], operation: str, source: str, rank: int,
-        service: str | None, ingested: datetime, batch: Batch,
+        service: str | None, ingested: datetime, usage: Usage, batch: Batch,
     ) -> tuple[Any, ...]:
         start, end = span.start_time_unix_nano, span.end_time_unix_nano
         error_type = _error_type(p.get("error_type"))
         failed = span.status.code == _STATUS_ERROR or error_type is not None
         if failed and error_type is None:
             error_type = "error"
-        usage = _usage(p, source)
         request_model = _str(p.get("request_model"))
         response_model = _str(p.get("response_model"))
         cost, version = self._cost(operation, failed, response_model or request_model, usage, batch)
@@ -131,17 +132,11 @@ class Normalizer:
         if failed or operation in _UNBILLED_OPERATIONS:
             # Nothing is billed for a failed call, a token count or batch bookkeeping (SPEC §4):
             # zero, not unknown. The batch's results are priced one by one (batch_result).
-            parts = (_ZERO,) * 6
-            version = self._prices.version
-        else:
-            cost = self._prices.price(model, usage)
-            if cost is None:
-                batch.unpriced += 1
-                parts, version = (None,) * 6, None
-            else:
-                parts = (cost.total_usd, cost.input_usd, cost.output_usd, cost.cache_read_usd, cost.cache_write_usd, cost.other_usd)
-                version = cost.price_version
-        return parts, version
+            return (_ZERO,) * 6, self._prices.version
+        *parts, version = self._prices.cost_columns(model, usage)  # NULL when unpriced or unstorable
+        if parts[0] is None:
+            batch.unpriced += 1
+        return tuple(parts), version
 
 
 _UNBILLED_OPERATIONS = frozenset((
@@ -183,10 +178,42 @@ def _invalid(span: Any) -> str | None:
     return None
 
 
-def _usage(p: dict[str, Any], source: str) -> Usage:
+COUNTED_INPUT_TOKENS = "claudescope.counted_input_tokens"
+
+
+def _counted_apart(usage: Usage, rest: dict[str, Any]) -> Usage:
+    """A count_tokens answer's count, moved from the billed-token columns to ``attributes``.
+
+    Nothing is billed for a count (SPEC §4): ``SUM(input_tokens)`` must stay what was billed.
+    """
+    rest[COUNTED_INPUT_TOKENS] = usage.prompt_tokens
+    return replace(usage, input_tokens=0, cache_read_tokens=0, cache_write_5m_tokens=0, cache_write_1h_tokens=0)
+
+
+class _BadCount(ValueError):
+    """A usage count no real call has; its message is the span's rejection reason."""
+
+
+def _checked(name: str, value: Any) -> int:
+    n = _count(value)
+    problem = count_problem(name, n)
+    if problem:
+        raise _BadCount(problem)
+    return n
+
+
+def _usage(p: dict[str, Any], source: str) -> Usage | str:
+    """The call's usage, or the reason a count makes it no real call (checked before deriving)."""
+    try:
+        return _read_usage(p, source)
+    except _BadCount as exc:
+        return str(exc)
+
+
+def _read_usage(p: dict[str, Any], source: str) -> Usage:
     raw = _raw_usage(p) if "usage_raw" in p else None
-    cache_read = _count(raw.get("cache_read_input_tokens")) if raw else _count(p.get("cache_read"))
-    write_total = _count(raw.get("cache_creation_input_tokens")) if raw else _count(p.get("cache_write"))
+    cache_read = _checked("cache_read_tokens", raw.get("cache_read_input_tokens") if raw else p.get("cache_read"))
+    write_total = _checked("cache_write_tokens", raw.get("cache_creation_input_tokens") if raw else p.get("cache_write"))
     w5m, w1h = p.get("cache_write_5m"), p.get("cache_write_1h")
     split = raw.get("cache_creation") if raw else None
     if isinstance(split, dict):
@@ -194,22 +221,22 @@ def _usage(p: dict[str, Any], source: str) -> Usage:
     if w5m is None and w1h is None:
         w5m_n, w1h_n = write_total, 0  # no TTL split reported: the default 5-minute cache
     else:
-        w1h_n = _count(w1h)
-        w5m_n = _count(w5m) if w5m is not None else max(write_total - w1h_n, 0)
+        w1h_n = _checked("cache_write_1h_tokens", w1h)
+        w5m_n = _checked("cache_write_5m_tokens", w5m) if w5m is not None else max(write_total - w1h_n, 0)
     uncached = p.get("uncached_input")
     if raw and "input_tokens" in raw:
         uncached = raw["input_tokens"]
     if uncached is None:
-        total = _count(p.get("input_total"))
+        total = _checked("input_tokens", p.get("input_total"))
         uncached = total if source in al.INPUT_EXCLUDES_CACHE else max(total - cache_read - max(write_total, w5m_n + w1h_n), 0)
     output = raw.get("output_tokens") if raw and "output_tokens" in raw else p.get("output")
     return Usage(
-        input_tokens=_count(uncached),
+        input_tokens=_checked("input_tokens", uncached),
         cache_read_tokens=cache_read,
         cache_write_5m_tokens=w5m_n,
         cache_write_1h_tokens=w1h_n,
-        output_tokens=_count(output),
-        web_search_requests=_count(p.get("web_search")) or _raw_web_search(raw),
+        output_tokens=_checked("output_tokens", output),
+        web_search_requests=_checked("web_search_requests", p.get("web_search")) or _raw_web_search(raw),
         service_tier=_str(p.get("service_tier")) or _str((raw or {}).get("service_tier")),
         inference_geo=_str(p.get("inference_geo")) or _str((raw or {}).get("inference_geo")),
         speed=_str(p.get("speed")) or _str((raw or {}).get("speed")),
@@ -218,7 +245,7 @@ def _usage(p: dict[str, Any], source: str) -> Usage:
 
 def _raw_web_search(raw: dict[str, Any] | None) -> int:
     tools = raw.get("server_tool_use") if raw else None
-    return _count(tools.get("web_search_requests")) if isinstance(tools, dict) else 0
+    return _checked("web_search_requests", tools.get("web_search_requests")) if isinstance(tools, dict) else 0
 
 
 def _raw_usage(p: dict[str, Any]) -> dict[str, Any] | None:
