@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,31 +16,22 @@ import httpx
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 from rich.console import Console
 
 from claudescope.collector.admin_api import parse_since, pricing_to_json, reprice_store
+from claudescope.collector.backup_files import BackupError, read_manifest, restore_store, write_backup
 from claudescope.collector.store import CALLS_ARROW_SCHEMA, CALLS_TABLE, Store, StoreError, load_migrations
+from claudescope.collector.target import UseFile as _NoCollector
+from claudescope.collector.target import choose, open_local
 from claudescope.config import Config
 from claudescope.pricing import PriceTable
 
-MANIFEST = "manifest.json"
-
-
-class _NoCollector(Exception):
-    pass
 
 
 def _client(config: Config, api_url: str | None) -> tuple[str, dict[str, str]]:
-    url = (api_url or config.api_url).rstrip("/")
-    headers = {"Authorization": f"Bearer {config.token}"} if config.token else {}
-    try:
-        httpx.get(url + "/healthz", timeout=2)
-    except httpx.TransportError:
-        if api_url:
-            raise StoreError(f"no collector answers at {url}") from None
-        raise _NoCollector from None
-    return url, headers
+    # Only a collector serving config.data_dir's own store (see target.py); else _NoCollector.
+    remote = choose(config, api_url)
+    return remote.url, remote.headers
 
 
 def _check(r: httpx.Response) -> httpx.Response:
@@ -61,14 +51,17 @@ def reprice(config: Config, *, since: str | None, api_url: str | None, out: Cons
         try:
             url, headers = _client(config, api_url)
             report = _check(httpx.post(url + "/api/v1/admin/reprice", json={"since": since, "pricing": pricing_to_json(config.pricing)}, headers=headers, timeout=3600)).json()
-        except _NoCollector:
-            store = Store.open(config.db_path)
+        except _NoCollector as local:
+            store = open_local(config, local, read_only=False)
             try:
                 report = reprice_store(store, PriceTable.load(config.pricing), parse_since(since)).as_json()
             finally:
                 store.close()
     except StoreError as exc:
         out.print(f"[bold red]error[/] {exc}")
+        return 1
+    except httpx.HTTPError as exc:
+        out.print(f"[bold red]error[/] the collector stopped answering before the reprice finished ({type(exc).__name__}); run it again once the collector is up")
         return 1
     delta = Decimal(report["delta_usd"])
     report["delta_usd"] = f"{delta:+f}"
@@ -85,16 +78,19 @@ def _snapshot(config: Config, api_url: str | None, tables: list[str] | None) -> 
     """{table: Arrow} (all tables when None) and the applied migrations, from the collector or the file."""
     try:
         url, headers = _client(config, api_url)
-    except _NoCollector:
-        store = Store.open(config.db_path, read_only=True)
+    except _NoCollector as local:
+        store = open_local(config, local, read_only=True)
         try:
             names = tables or store.table_names()
             return store.snapshot(names), [list(m) for m in store.applied_migrations()]
         finally:
             store.close()
-    meta = _check(httpx.get(url + "/api/v1/admin/tables", headers=headers, timeout=60)).json()
-    names = tables or meta["tables"]
-    r = _check(httpx.get(url + "/api/v1/admin/snapshot", params={"tables": ",".join(names)}, headers=headers, timeout=3600))
+    try:
+        meta = _check(httpx.get(url + "/api/v1/admin/tables", headers=headers, timeout=60)).json()
+        names = tables or meta["tables"]
+        r = _check(httpx.get(url + "/api/v1/admin/snapshot", params={"tables": ",".join(names)}, headers=headers, timeout=3600))
+    except httpx.HTTPError as exc:
+        raise StoreError(f"the collector at {url} stopped answering ({type(exc).__name__}); nothing was written") from None
     out, offset = {}, 0
     for name, length in json.loads(r.headers["X-Claudescope-Tables"]):
         out[name] = pa.ipc.open_stream(r.content[offset : offset + length]).read_all()
@@ -123,30 +119,24 @@ def export_parquet(config: Config, target: Path, *, api_url: str | None, out: Co
 
 
 def backup(config: Config, target: Path, *, api_url: str | None, out: Console) -> int:
-    """Every table of the store, read in one transaction, as Parquet files plus a manifest."""
+    """Every table of the store, read in one transaction, as Parquet files plus a manifest;
+    an older backup in ``target`` is replaced only once the new one is complete."""
     try:
         tables, migrations = _snapshot(config, api_url, None)
-    except StoreError as exc:
+        counts = write_backup(target, tables, migrations)
+    except (StoreError, BackupError, OSError) as exc:
         out.print(f"[bold red]error[/] {exc}")
         return 1
-    target.mkdir(parents=True, exist_ok=True)
-    counts = {}
-    for name, table in tables.items():
-        if name == "schema_migrations":
-            continue
-        pq.write_table(table, target / f"{name}.parquet", compression="zstd")
-        counts[name] = table.num_rows
-    (target / MANIFEST).write_text(json.dumps({"format": 1, "migrations": migrations, "tables": counts}, indent=2))
     out.print(f"backup of {sum(counts.values())} rows in {len(counts)} tables written to {target}")
     return 0
 
 
 def restore(config: Config, source: Path, *, out: Console) -> int:
-    """Load a backup into an empty data directory (the collector must be stopped)."""
+    """Load a backup into an empty data directory (the collector must be stopped): all or nothing."""
     try:
-        manifest = json.loads((source / MANIFEST).read_text())
-    except (OSError, ValueError) as exc:
-        out.print(f"[bold red]not a claudescope backup[/] {source}: {exc}")
+        manifest = read_manifest(source)
+    except BackupError as exc:
+        out.print(f"[bold red]not a claudescope backup[/] {exc}")
         return 2
     known = {m.version for m in load_migrations()}
     newer = [m for m in manifest["migrations"] if int(m[0]) not in known]
@@ -157,20 +147,14 @@ def restore(config: Config, source: Path, *, out: Console) -> int:
         out.print(f"[bold red]{config.db_path} already exists[/]: restore only into an empty data directory")
         return 2
     try:
-        store = Store.open(config.db_path)
-    except StoreError as exc:
-        out.print(f"[bold red]error[/] {exc}")
+        note = restore_store(config.db_path, source, manifest)
+    except (StoreError, BackupError) as exc:
+        out.print(f"[bold red]restore failed[/] {exc}; nothing was restored")
         return 1
-    try:
-        for name in manifest["tables"]:
-            store.load_arrow(name, pq.read_table(source / f"{name}.parquet"))
-        if "rollup_state" not in manifest["tables"]:
-            store.rebuild_rollups()  # a backup from before rollups were folded behind ingest
-    except Exception as exc:
-        store.close()
-        shutil.move(str(config.db_path), str(config.db_path) + ".failed-restore")
-        out.print(f"[bold red]restore failed[/] {exc}; partial store moved aside")
+    except Exception as exc:  # an unreadable Parquet file, a table the store does not have, ...
+        out.print(f"[bold red]restore failed[/] {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; nothing was restored")
         return 1
-    store.close()
+    if note:
+        out.print(note)
     out.print(f"restored {sum(manifest['tables'].values())} rows into {config.db_path}")
     return 0

@@ -23,6 +23,7 @@ from claudescope.collector.query_api import ARROW_STREAM, to_arrow_ipc
 from claudescope.collector.store import CALLS_TABLE, Store
 from claudescope.config import PricingConfig
 from claudescope.pricing import PriceTable, Usage
+from claudescope.store_identity import ensure_store_id
 
 if TYPE_CHECKING:
     from claudescope.collector.app import Collector
@@ -88,8 +89,7 @@ def reprice_store(store: Store, prices: PriceTable, since: datetime | None) -> R
             changed.append({"trace_id": row["trace_id"], "span_id": row["span_id"], **new})
     if changed:
         schema = pa.schema([("trace_id", pa.string()), ("span_id", pa.string())] + [(c, _MONEY) for c in _COST_COLUMNS[:-1]] + [("price_version", pa.string())])
-        store.replace_costs(pa.Table.from_pylist(changed, schema=schema))
-        store.rebuild_rollups(since)
+        store.reprice_costs(pa.Table.from_pylist(changed, schema=schema), since)
     return RepriceReport(len(rows), cost_changed, before, after, newly_priced, now_unpriced)
 
 
@@ -103,14 +103,9 @@ def _price_row(prices: PriceTable, row: dict[str, Any]) -> dict[str, Any]:
         output_tokens=row["output_tokens"] or 0, web_search_requests=row["web_search_requests"] or 0,
         service_tier=row["service_tier"], inference_geo=row["inference_geo"], speed=row["speed"],
     )
-    cost = prices.price(row["response_model"] or row["request_model"], usage)
-    if cost is None:
-        return {c: None for c in _COST_COLUMNS}
-    return {
-        "cost_usd": cost.total_usd, "cost_input_usd": cost.input_usd, "cost_output_usd": cost.output_usd,
-        "cost_cache_read_usd": cost.cache_read_usd, "cost_cache_write_usd": cost.cache_write_usd,
-        "cost_other_usd": cost.other_usd, "price_version": cost.price_version,
-    }
+    # The ingest rule: NULL when unpriced or when the cost does not fit DECIMAL(18,9) (flagged).
+    columns = prices.cost_columns(row["response_model"] or row["request_model"], usage)
+    return dict(zip(_COST_COLUMNS, columns, strict=True))
 
 
 def pricing_to_json(pricing: PricingConfig) -> dict[str, Any]:
@@ -165,7 +160,14 @@ def admin_routes(collector: Collector) -> list[Route]:
         index = json.dumps([[n, len(b)] for n, b in zip(names, bodies, strict=True)])
         return Response(b"".join(bodies), 200, media_type=ARROW_STREAM, headers={"X-Claudescope-Tables": index})
 
+    # Which store this collector serves: commands given --data use it only when the ids match.
+    identity = {"store_id": ensure_store_id(collector.config.data_dir), "data_dir": str(collector.config.data_dir.resolve())}
+
+    async def store(request: Request) -> Response:
+        return JSONResponse(identity)
+
     return [
+        Route("/api/v1/store", store, methods=["GET"]),
         Route("/api/v1/admin/reprice", reprice, methods=["POST"]),
         Route("/api/v1/admin/tables", tables, methods=["GET"]),
         Route("/api/v1/admin/snapshot", snapshot, methods=["GET"]),

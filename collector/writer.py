@@ -5,11 +5,16 @@ once the rows are durable (committed to the DuckDB WAL). Pending rows are bounde
 ``limits.max_queue_spans``: beyond that ``submit`` raises :class:`QueueFull` and the caller
 answers 429 with Retry-After. A failed commit fails every request in it (503) and loses
 nothing that was acknowledged.
+
+After a failed commit the writer is unhealthy (``/healthz`` 503) until a write succeeds again: it
+probes with a write that changes nothing, with a back-off, and when DuckDB has invalidated the
+database (a checkpoint that hit a full disk) it reopens the store, which replays the WAL.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from concurrent.futures import Future
@@ -32,6 +37,11 @@ _FOLD_EVERY_S = 1.0
 _IDLE_S = 0.2
 # Folds append deltas: every so often the buckets they touched are rewritten one row per group.
 _COMPACT_EVERY_S = 30.0
+# Back-off between attempts to get a failing store writable again (probe or reopen).
+_RECOVER_FIRST_S = 0.5
+_RECOVER_MAX_S = 15.0
+# Less free space than this beside the store and it cannot take a commit: report it at once.
+_MIN_FREE_BYTES = 64 * 1024
 
 
 class QueueFull(RuntimeError):
@@ -65,11 +75,25 @@ class Writer:
         self._pending: list[_Pending] = []
         self._pending_rows = 0
         self._stopping = False
-        self.healthy = True
+        self._alive = True  # False while DuckDB has invalidated the database (reopen pending)
+        self._write_ok = True  # the last commit (or probe) succeeded
+        self._recover_delay = _RECOVER_FIRST_S
+        self._recover_at = 0.0
         self._last_fold = self._last_compaction = time.monotonic()
         # Rows committed without a fold, or folds not compacted; at start, a crash may have left both.
         self._housekeeping_due = True
         self._thread = threading.Thread(target=self._run, name="claudescope-writer", daemon=True)
+
+    @property
+    def healthy(self) -> bool:
+        """True when the store takes writes: the last write succeeded and the disk has room."""
+        return self._alive and self._write_ok and self._disk_has_room()
+
+    def _disk_has_room(self) -> bool:
+        try:
+            return shutil.disk_usage(self._store.path.parent).free >= _MIN_FREE_BYTES
+        except OSError:
+            return False
 
     @property
     def queue_depth(self) -> int:
@@ -90,8 +114,8 @@ class Writer:
         with self._cond:
             if self._stopping:
                 raise WriterStopped("collector is shutting down")
-            if not self.healthy:
-                raise WriterStopped("store is failing; retry later")
+            if not self._alive:
+                raise WriterStopped("store is failing (reopening it); retry later")
             if self._pending_rows and self._pending_rows + table.num_rows > self._max_rows:
                 raise QueueFull(f"write queue full ({self._pending_rows} rows pending)")
             item = _Pending(table)
@@ -115,16 +139,19 @@ class Writer:
                 break
             if items:
                 self._commit(items)
+            elif not (self._alive and self._write_ok):
+                self._recover()
             else:
                 self._housekeep(compact=True)
-        self._housekeep(compact=False)
+        if self._alive:
+            self._housekeep(compact=False)
 
     def _take(self) -> list[_Pending] | None:
         """The next commit's items; [] when the writer fell idle with housekeeping due; None
         when stopping with nothing queued."""
         with self._cond:
             while not self._pending and not self._stopping:
-                if not self._cond.wait(_IDLE_S if self._housekeeping_due else None) and not self._pending:
+                if not self._cond.wait(self._idle_timeout()) and not self._pending:
                     return []
             if not self._pending:
                 return None
@@ -140,6 +167,38 @@ class Writer:
                 rows += item.rows
             return taken
 
+    def _idle_timeout(self) -> float | None:
+        """How long the idle writer may sleep: until recovery or housekeeping is due."""
+        if not (self._alive and self._write_ok):
+            return max(0.0, self._recover_at - time.monotonic())
+        return _IDLE_S if self._housekeeping_due else None
+
+    def _recover(self) -> None:
+        """One attempt to make the failing store writable again; backs off on failure."""
+        if time.monotonic() < self._recover_at:
+            return
+        try:
+            if not self._alive:
+                self._store.reopen()
+                self._alive = True
+            self._store.probe_write()
+        except Exception as exc:
+            self._alive = self._store.alive()
+            self._recover_at = time.monotonic() + self._recover_delay
+            self._recover_delay = min(self._recover_delay * 2, _RECOVER_MAX_S)
+            log.warning("store still not writable (next try in %.1f s): %s", self._recover_at - time.monotonic(), _first_line(exc))
+            return
+        self._write_ok = True
+        self._recover_delay = _RECOVER_FIRST_S
+        self._housekeeping_due = True
+        log.warning("store is writable again")
+
+    def _failed(self) -> None:
+        """After a failed write: unhealthy until a probe or commit succeeds."""
+        self._write_ok = False
+        self._alive = self._store.alive()
+        self._recover_at = time.monotonic() + self._recover_delay
+
     def _commit(self, items: list[_Pending]) -> None:
         started = time.perf_counter()
         count = sum(i.rows for i in items)
@@ -154,15 +213,16 @@ class Writer:
                 self._last_fold = now
             self._housekeeping_due = True
         except Exception as exc:  # the disk or the store failed: nothing in this commit is acknowledged
-            log.error("commit of %d rows failed: %s", count, exc)
+            log.error("commit of %d rows failed: %s", count, _first_line(exc))
             self._metrics.count_commit(rows=0, seconds=0.0, ok=False)
             self._release(items, count)
             for item in items:
-                item.future.set_exception(WriterStopped(f"store write failed: {exc}"))
-            self.healthy = self._store_alive()
+                item.future.set_exception(WriterStopped(f"store write failed: {_first_line(exc)}"))
+            self._failed()
             return
         self._metrics.count_commit(rows=count, seconds=time.perf_counter() - started, ok=True)
-        self.healthy = True
+        self._write_ok = True
+        self._recover_delay = _RECOVER_FIRST_S
         self._release(items, count)
         for item in items:
             item.future.set_result(item.rows)
@@ -181,16 +241,14 @@ class Writer:
                 self._housekeeping_due = False
                 log.debug("rollup compaction removed %d rows", removed)
         except Exception as exc:
-            log.warning("rollup maintenance failed (will retry): %s", exc)
+            log.warning("rollup maintenance failed (will retry): %s", _first_line(exc))
+            self._failed()  # an auto-checkpoint that hit a full disk lands here too
 
     def _release(self, items: list[_Pending], count: int) -> None:
         with self._cond:
             self._pending_rows -= count
 
-    def _store_alive(self) -> bool:
-        try:
-            self._store.scalar("SELECT 1")
-            return True
-        except Exception:
-            return False
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 

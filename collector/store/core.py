@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,8 +21,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from claudescope.collector.columns import CALLS_ARROW_SCHEMA, CALLS_TABLE, SPANS_ARROW_SCHEMA
-from claudescope.collector.migration_files import Migration, MigrationError, expand, load_migrations
+from claudescope.collector.migration_files import MigrationError, load_migrations
 from claudescope.collector.rollups import ROLLUPS
+from claudescope.collector.store.health import StoreHealth, connect, restoring_path
+from claudescope.collector.store.migrate import MigrationRefused, migrate
+from claudescope.collector.store.readonly import ReadQueries
 from claudescope.collector.store.rollup_upkeep import RollupUpkeep
 
 log = logging.getLogger(__name__)
@@ -40,24 +42,7 @@ class StoreVersionError(StoreError):
     """The data directory was written by a newer claudescope than this one."""
 
 
-def statement_types(sql: str) -> list[str]:
-    """DuckDB's own parse of ``sql`` into statement type names (e.g. ``["SELECT"]``).
-
-    Raises:
-        ValueError: the text does not parse.
-    """
-    try:
-        statements = duckdb.extract_statements(sql)
-    except duckdb.Error as exc:
-        raise ValueError(str(exc).splitlines()[0]) from None
-    return [s.type.name for s in statements]
-
-
-class QueryTimeout(RuntimeError):
-    """A read query ran past its time limit and was interrupted."""
-
-
-class Store(RollupUpkeep):
+class Store(RollupUpkeep, StoreHealth, ReadQueries):
     """The collector's DuckDB file. Build with :meth:`open`."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, *, read_only: bool) -> None:
@@ -67,7 +52,9 @@ class Store(RollupUpkeep):
         self._write_lock = threading.Lock()
         self._listeners: list[Callable[[pa.Table], None]] = []
         self._closed = False
+        self._connect_args: dict[str, Any] = {}
         self._init_rollup_state()
+        self._init_read_state()
 
     # --- lifecycle -----------------------------------------------------------------
     @classmethod
@@ -82,45 +69,46 @@ class Store(RollupUpkeep):
             StoreError: the file is locked by another process or unreadable.
         """
         path = Path(path)
+        _refuse_partial_restore(path)
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
         elif not path.exists():
             raise StoreError(f"no store at {path}")
-        config: dict[str, Any] = {}
-        if threads:
-            config["threads"] = threads
-        if memory_limit:
-            # Bounds DuckDB's buffer pool (the key index included), so the collector's RSS stays
-            # bounded as the store grows; large sorts spill to the store's temp directory.
-            config["memory_limit"] = memory_limit
-        if not read_only:
-            # Checkpoint less often than the default 16 MiB of WAL: at sustained ingest each
-            # checkpoint rewrites the primary-key index, so fewer, larger ones cost less in total.
-            # Rows not yet checkpointed stay in memory (~0.7 of the WAL size), so this also bounds
-            # RSS; a crash replays at most this much WAL on restart.
-            config["checkpoint_threshold"] = "64MB"
+        connect_args = {"threads": threads, "memory_limit": memory_limit}
         try:
-            con = duckdb.connect(str(path), read_only=read_only, config=config)
+            con = connect(path, read_only=read_only, **connect_args)
         except duckdb.IOException as exc:
             raise StoreError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
         store = cls(con, path, read_only=read_only)
+        store._connect_args = connect_args
         try:
             try:
-                migrations = load_migrations(migrations_dir)
+                migrate(con, path, load_migrations(migrations_dir), read_only=read_only)
             except MigrationError as exc:
                 raise StoreError(str(exc)) from None
-            store._migrate(migrations)
-            # Every session (cursors included) reads and buckets time in UTC whatever the host's
-            # zone: rollup hours and the dashboard's bucket edges depend on it.
-            con.execute("SET GLOBAL TimeZone = 'UTC'")
-            store._load_rollup_state()
-            # Nothing after this point may read or write files other than the store itself.
-            con.execute("SET enable_external_access = false")
-            con.execute("SET lock_configuration = true")
+            except MigrationRefused as exc:
+                raise (StoreVersionError if exc.newer else StoreError)(str(exc)) from None
+            store._prepare()
         except BaseException:
             con.close()
             raise
+        if not read_only:
+            try:
+                store.verify_rollups()
+            except BaseException:
+                con.close()
+                raise
         return store
+
+    def _prepare(self) -> None:
+        """Session settings of a freshly opened connection, and the rollup watermark."""
+        # Every session (cursors included) reads and buckets time in UTC whatever the host's
+        # zone: rollup hours and the dashboard's bucket edges depend on it.
+        self._con.execute("SET GLOBAL TimeZone = 'UTC'")
+        self._load_rollup_state()
+        # Nothing after this point may read or write files other than the store itself.
+        self._con.execute("SET enable_external_access = false")
+        self._con.execute("SET lock_configuration = true")
 
     def close(self) -> None:
         """Fold the rollups, checkpoint and close; idempotent."""
@@ -132,48 +120,10 @@ class Store(RollupUpkeep):
                 if not self.read_only:
                     self._transaction(self._fold)
                     self._con.execute("CHECKPOINT")
+            except duckdb.Error as exc:  # e.g. a full disk: the WAL holds every commit, replayed at the next open
+                log.warning("store %s closed without its final checkpoint: %s", self.path, str(exc).splitlines()[0])
             finally:
                 self._con.close()
-
-    # --- migrations ----------------------------------------------------------------
-    def _migrate(self, migrations: list[Migration]) -> None:
-        con = self._con
-        known = {m.version: m for m in migrations}
-        has_table = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_migrations'"
-        ).fetchone()[0]
-        applied: dict[int, str] = {}
-        if has_table:
-            applied = {int(v): str(n) for v, n in con.execute("SELECT version, name FROM schema_migrations").fetchall()}
-        newer = sorted(v for v in applied if v not in known)
-        if newer:
-            raise StoreVersionError(
-                f"{self.path} was written by a newer claudescope (migration {applied[newer[-1]]} is unknown "
-                "to this version); upgrade claudescope to open it"
-            )
-        pending = [m for m in migrations if m.version not in applied]
-        if not pending:
-            return
-        if self.read_only:
-            raise StoreError(f"{self.path} needs migrations {[m.name for m in pending]}; start the collector once to apply them")
-        con.execute("BEGIN")
-        try:
-            con.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
-                "checksum VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
-            )
-            for m in pending:
-                for statement in duckdb.extract_statements(expand(m.sql)):
-                    con.execute(statement)
-                con.execute(
-                    "INSERT INTO schema_migrations VALUES (?, ?, ?, ?)",
-                    [m.version, m.name, m.checksum, datetime.now(UTC)],
-                )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        log.info("store %s: applied migrations %s", self.path, ", ".join(m.name for m in pending))
 
     def applied_migrations(self) -> list[tuple[int, str]]:
         """(version, name) of every migration recorded in the store."""
@@ -247,7 +197,7 @@ class Store(RollupUpkeep):
             result = work()
             self._con.execute("COMMIT")
         except BaseException:
-            self._con.execute("ROLLBACK")
+            self._rollback_quietly()  # keeps the real error (a failed COMMIT leaves no transaction)
             raise
         return result
 
@@ -287,29 +237,18 @@ class Store(RollupUpkeep):
 
     def delete_older_than(self, cutoff: datetime) -> int:
         """Retention: drop calls that started before ``cutoff``; returns the number removed."""
+        # Whole hours only: a rollup bucket must hold all of its calls or none of them.
+        cutoff = _floor_hour(cutoff)
         with self._write_lock:
             self._check_open()
-            row = self._con.execute(f"DELETE FROM {CALLS_TABLE} WHERE start_time < ?", [cutoff]).fetchone()
-            for rollup in ROLLUPS:
-                bucket = rollup.bucket
-                self._con.execute(f"DELETE FROM {rollup.table} WHERE {bucket} < date_trunc('{bucket}', ?::TIMESTAMPTZ)", [cutoff])
-            return int(row[0]) if row else 0
 
-    def replace_costs(self, costs: pa.Table) -> None:
-        """Write recomputed costs (trace_id, span_id, cost columns, price_version) in one transaction."""
-        with self._write_lock:
-            self._check_open()
-            con = self._con
-            name = f"costs_{threading.get_ident()}"
-            con.register(name, costs)
-            try:
-                sets = ", ".join(f"{c} = k.{c}" for c in costs.column_names if c not in ("trace_id", "span_id"))
-                con.execute(
-                    f"UPDATE {CALLS_TABLE} AS c SET {sets} FROM {name} AS k "
-                    "WHERE c.trace_id = k.trace_id AND c.span_id = k.span_id"
-                )
-            finally:
-                con.unregister(name)
+            def delete() -> int:  # one transaction: calls and rollups lose the same hours
+                row = self._con.execute(f"DELETE FROM {CALLS_TABLE} WHERE start_time < ?", [cutoff]).fetchone()
+                for rollup in ROLLUPS:
+                    self._con.execute(f"DELETE FROM {rollup.table} WHERE {rollup.bucket} < ?", [cutoff])
+                return int(row[0]) if row else 0
+
+            return int(self._transaction(delete))
 
     def load_arrow(self, table: str, data: pa.Table) -> None:
         """Append ``data`` into ``table`` by column name (restore)."""
@@ -326,48 +265,6 @@ class Store(RollupUpkeep):
             self._load_rollup_state()  # restored calls and rollup_state carry their own stamps
 
     # --- reads ---------------------------------------------------------------------
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
-        self._check_open()
-        return self._con.cursor()
-
-    def read_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
-        """Run a read query on its own cursor and return the result as Arrow (thread-safe)."""
-        cur = self._cursor()
-        try:
-            return cur.sql(sql, params=list(params) or None).to_arrow_table()
-        finally:
-            cur.close()
-
-    def query_limited(self, sql: str, *, timeout_s: float, max_rows: int) -> tuple[pa.Table, bool]:
-        """Run a user query with a time limit (interrupt) and a row cap.
-
-        Returns (table, truncated). Raises QueryTimeout, or duckdb errors as ValueError.
-        """
-        cur = self._cursor()
-        timer = threading.Timer(timeout_s, cur.interrupt)
-        timer.daemon = True
-        timer.start()
-        started = time.monotonic()
-        try:
-            reader = cur.sql(sql).to_arrow_reader(batch_size=min(max_rows + 1, 65536))
-            batches, count = [], 0
-            for rb in reader:
-                batches.append(rb)
-                count += rb.num_rows
-                if count > max_rows:
-                    break
-            table = pa.Table.from_batches(batches, schema=reader.schema).slice(0, max_rows)
-            return table, count > max_rows
-        except duckdb.InterruptException:
-            raise QueryTimeout(f"query interrupted after {timeout_s:g} s") from None
-        except duckdb.Error as exc:
-            if time.monotonic() - started >= timeout_s:
-                raise QueryTimeout(f"query interrupted after {timeout_s:g} s") from None
-            raise ValueError(str(exc).splitlines()[0]) from None
-        finally:
-            timer.cancel()
-            cur.close()
-
     def table_names(self) -> list[str]:
         """Base tables of the store (what a backup holds), schema_migrations first."""
         names = [str(r[0]) for r in self._cursor().execute(
@@ -412,6 +309,21 @@ class Store(RollupUpkeep):
     def _check_open(self) -> None:
         if self._closed:
             raise StoreError("store is closed")
+
+
+def _floor_hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _refuse_partial_restore(path: Path) -> None:
+    """A restore builds the store beside ``path`` and renames it at the end: a file left
+    there is a restore that was killed, and serving the directory would hide that."""
+    partial = restoring_path(path)
+    if partial.exists():
+        raise StoreError(
+            f"{partial} is left from an interrupted restore: run `claudescope restore` again "
+            "(it removes it) or delete it"
+        )
 
 
 def _visible_calls(batch: pa.Table, inserted_keys: list[tuple[str, str]] | None) -> pa.Table:

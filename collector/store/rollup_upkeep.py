@@ -7,6 +7,7 @@ or before ``rollup_state.rolled_through`` are in the rollups, the ``*_live`` vie
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ import pyarrow.compute as pc
 from claudescope.collector.columns import CALLS_TABLE
 from claudescope.collector.rollups import ROLLUPS, Rollup, calls_after
 
+log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY = timedelta(days=1)
 
@@ -31,6 +33,7 @@ class RollupUpkeep:
     _check_open: Callable[[], None]
     _transaction: Callable[[Callable[[], Any]], Any]
     _unregister: Callable[[str], None]
+    _checkpoint_locked: Callable[[], bool]
 
     def _init_rollup_state(self) -> None:
         # Start times of calls whose rollup rows were added since the last fold / compaction
@@ -124,18 +127,62 @@ class RollupUpkeep:
         """Recompute the rollups from ``calls`` (after a reprice or a bulk load), from ``since`` on."""
         with self._write_lock:
             self._check_open()
-            self._load_rollup_state()  # rows may have come in by plain SQL or load_arrow
+            self._rebuild_locked(since, lambda: None)
 
-            def rebuild() -> datetime | None:
-                # A full rebuild covers every call; a partial one needs older calls folded first.
-                folded = self._fold() if since is not None else self._mark_folded()
-                for rollup in ROLLUPS:
-                    self._rebuild_one(rollup, since or _EPOCH)
-                return folded
+    def reprice_costs(self, costs: pa.Table, since: datetime | None) -> None:
+        """Write recomputed costs (trace_id, span_id, cost columns, price_version) and rebuild
+        the rollups from ``since`` on, in ONE transaction, then checkpoint: a crash leaves every
+        cost old or every cost new, with rollups that agree, and success means durable."""
+        with self._write_lock:
+            self._check_open()
+            name = f"costs_{threading.get_ident()}"
+            self._con.register(name, costs)
+            try:
+                sets = ", ".join(f"{c} = k.{c}" for c in costs.column_names if c not in ("trace_id", "span_id"))
+                self._rebuild_locked(since, lambda: self._con.execute(
+                    f"UPDATE {CALLS_TABLE} AS c SET {sets} FROM {name} AS k "
+                    "WHERE c.trace_id = k.trace_id AND c.span_id = k.span_id"
+                ))
+            finally:
+                self._unregister(name)
+            self._checkpoint_locked()
 
-            self._folded(self._transaction(rebuild))
-            if since is None:
-                self._uncompacted_from = None  # rebuilt buckets hold one row per group
+    def _rebuild_locked(self, since: datetime | None, first: Callable[[], Any]) -> None:
+        """Under the write lock: one transaction running ``first`` then the rebuild."""
+        self._load_rollup_state()  # rows may have come in by plain SQL or load_arrow
+
+        def rebuild() -> datetime | None:
+            first()
+            # A full rebuild covers every call; a partial one needs older calls folded first.
+            folded = self._fold() if since is not None else self._mark_folded()
+            for rollup in ROLLUPS:
+                self._rebuild_one(rollup, since or _EPOCH)
+            return folded
+
+        self._folded(self._transaction(rebuild))
+        if since is None:
+            self._uncompacted_from = None  # rebuilt buckets hold one row per group
+
+    def verify_rollups(self) -> bool:
+        """Check that the rollup tables hold exactly the folded calls (count and cost), and
+        rebuild them when they do not (left by a crash of an older release, or a hand edit).
+        Returns True when they agreed."""
+        folded = (
+            f"SELECT count(*), coalesce(sum(cost_usd), 0) FROM {CALLS_TABLE} WHERE NOT superseded "
+            "AND start_time IS NOT NULL AND ingested_at <= (SELECT max(rolled_through) FROM rollup_state)"
+        )
+        cur = self._con.cursor()
+        try:
+            expected = cur.execute(folded).fetchone()
+            found = {r.table: cur.execute(f"SELECT coalesce(sum(calls), 0), coalesce(sum(cost_usd), 0) FROM {r.table}").fetchone() for r in ROLLUPS}
+        finally:
+            cur.close()
+        wrong = {table: got for table, got in found.items() if tuple(got) != tuple(expected)}
+        if not wrong:
+            return True
+        log.warning("rollups disagree with calls (calls %s, %s); rebuilding them", tuple(expected), wrong)
+        self.rebuild_rollups()
+        return False
 
     def _mark_folded(self) -> datetime:
         self._con.execute("UPDATE rollup_state SET rolled_through = ?", [self._stamp])
