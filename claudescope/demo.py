@@ -11,11 +11,13 @@ simulated time of day (see :mod:`claudescope.demo_timeshift`) so the dashboard s
 from __future__ import annotations
 
 import contextlib
+import signal
+import threading
 import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +26,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from claudescope.demo_calls import Outcome, run_batch, run_call, warm_up
-from claudescope.demo_scenario import DayPlan, PlannedBatch, PlannedCall, output_median, plan_day, request_params
+from claudescope.demo_scenario import (
+    DayPlan, PlannedBatch, PlannedCall, output_median, plan_day, rate_limits, request_params,
+)
 from claudescope.demo_timeshift import SimulatedClock, TimeShiftExporter, TimeShiftProcessor
 
-__all__ = ["DemoError", "DemoSummary", "check_collector", "run_demo", "DEMO_LATENCY_SCALE", "SERVICE_NAME"]
+__all__ = ["DemoError", "DemoInterrupted", "DemoSummary", "check_collector", "run_demo", "DEMO_LATENCY_SCALE",
+           "SERVICE_NAME"]
 
 SERVICE_NAME = "claudescope-demo"
 DEMO_LATENCY_SCALE = 0.01  # fake latencies run 100x faster; spans are stretched back
@@ -108,6 +113,8 @@ def run_demo(
 
     Raises:
         DemoError: no collector answers at ``endpoint`` (checked before any call is made).
+        DemoInterrupted: Ctrl-C (SIGINT, when run from the main thread) stopped the day; the
+            calls in flight finished and the spans of every call made were flushed first.
     """
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     if exporter is None:
@@ -116,7 +123,7 @@ def run_demo(
     if live_api_key:
         console.print(f"[bold yellow]live mode:[/] {calls:,} calls to the real Anthropic API will be billed")
     started = time.monotonic()
-    with _api(live_api_key, seed) as base_url:
+    with _ctrl_c() as stop, _api(live_api_key, seed, calls) as base_url:
         if base_url is not None:
             warm_up(base_url)
         stretch = 1.0 if live_api_key else 1.0 / DEMO_LATENCY_SCALE
@@ -124,8 +131,12 @@ def run_demo(
             client = _client(base_url, live_api_key)
             if live_api_key:
                 _check_live(client)
-            outcome = _drive(plan, client, clock, concurrency, console, live=bool(live_api_key))
+            outcome = _drive(plan, client, clock, concurrency, console, live=bool(live_api_key), stop=stop)
             client.close()
+    made = outcome.ok - outcome.usage["batch_results"] + sum(outcome.errors.values())
+    if stop.requested and made < len(plan.calls):
+        raise DemoInterrupted(f"interrupted after {made:,} of {len(plan.calls):,} calls; "
+                              f"{shifter.delivered:,} spans sent to {endpoint}")
     return DemoSummary(
         endpoint=endpoint if exporter is None else type(exporter).__name__,
         mode="live Anthropic API" if live_api_key else f"bundled fake API (seed {seed})",
@@ -147,6 +158,47 @@ def run_demo(
 class DemoError(RuntimeError):
     """The demo cannot run as asked (e.g. no collector to send spans to)."""
 
+    exit_code = 1
+
+
+class DemoInterrupted(DemoError, KeyboardInterrupt):
+    """Ctrl-C stopped the demo; the message says how many calls were made.
+
+    Also a KeyboardInterrupt, so a caller that stops on Ctrl-C (``claudescope up --demo``) does.
+    """
+
+    exit_code = 130  # the shell's code for a process ended by SIGINT
+
+
+class _StopRequest:
+    """Set from the SIGINT handler: a plain flag, since a handler that takes a lock can deadlock
+    against the interrupted code holding it."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+
+@contextlib.contextmanager
+def _ctrl_c() -> Iterator[_StopRequest]:
+    """The first Ctrl-C requests a stop (the day ends after the calls in flight); a second one
+    interrupts at once. Catching SIGINT this way keeps the KeyboardInterrupt from landing in a
+    random frame (an SDK ``__del__`` swallowed it, and the day went on)."""
+    stop = _StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.requested = True
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
 
 def check_collector(endpoint: str, headers: dict[str, str]) -> None:
     """Fail fast, with a clear message, when no collector answers at ``endpoint``."""
@@ -165,15 +217,20 @@ def check_collector(endpoint: str, headers: dict[str, str]) -> None:
 
 
 @contextlib.contextmanager
-def _api(live_api_key: str | None, seed: int) -> Iterator[str | None]:
-    """The base URL to call: the in-process fake API, or None (the SDK's default) when live."""
+def _api(live_api_key: str | None, seed: int, calls: int) -> Iterator[str | None]:
+    """The base URL to call: the in-process fake API, or None (the SDK's default) when live.
+
+    The fake's rate limits are sized to the day (:func:`rate_limits`); the demo sends each
+    call's simulated time (``x-fake-now``), so the limits are measured on the demo's clock.
+    """
     if live_api_key:
         yield None
         return
     from claudescope.asgi_server import ServerThread
     from claudescope.fake_api import create_fake_api
 
-    with ServerThread(create_fake_api(seed, latency_scale=DEMO_LATENCY_SCALE), log_level="error") as server:
+    app = create_fake_api(seed, latency_scale=DEMO_LATENCY_SCALE, **rate_limits(calls))
+    with ServerThread(app, log_level="error") as server:
         yield server.base_url
 
 
@@ -228,24 +285,35 @@ def _check_live(client: Any) -> None:
         raise DemoError(f"the Anthropic API refused the pre-flight call ({type(exc).__name__}: {exc})") from None
 
 
-def _drive(plan: DayPlan, client: Any, clock: SimulatedClock, concurrency: int, console: Console, live: bool) -> Outcome:
+def _drive(plan: DayPlan, client: Any, clock: SimulatedClock, concurrency: int, console: Console, live: bool,
+           stop: _StopRequest) -> Outcome:
+    """Run the day's jobs; once a stop is requested, the calls not started yet are dropped."""
     total = Outcome()
     jobs: list[Any] = list(plan.calls)
     if plan.batch is not None and not live:  # a real batch can take hours to end
         jobs.append(plan.batch)
         jobs.sort(key=lambda j: j.at)
-    columns = (TextColumn("[bold]simulated {task.fields[clock]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (TextColumn("[bold]simulated {task.fields[clock]}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("calls"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress, ThreadPoolExecutor(max(1, concurrency)) as pool:
-        task = progress.add_task("day", total=len(jobs), clock="--:--")
+        # The bar counts the planned calls; the Message Batch is not one of them.
+        task = progress.add_task("day", total=len(plan.calls), clock="--:--")
         futures = {pool.submit(_run_job, job, plan.seed, client, clock, live): job for job in jobs}
+        pending: set[Future[Outcome]] = set(futures)
         latest = plan.start
         try:
-            for future in as_completed(futures):
-                _add(total, future.result())
-                latest = max(latest, futures[future].at)
-                progress.update(task, advance=1, clock=f"{latest:%H:%M} UTC")
+            while pending:
+                if stop.requested:
+                    for future in pending:
+                        future.cancel()
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                for future in (f for f in done if not f.cancelled()):
+                    job = futures[future]
+                    _add(total, future.result())
+                    latest = max(latest, job.at)
+                    progress.update(task, advance=int(isinstance(job, PlannedCall)), clock=f"{latest:%H:%M} UTC")
         except BaseException:
-            # Ctrl-C: drop the calls not started yet instead of waiting for the whole day.
+            # A second Ctrl-C: drop the calls not started yet instead of waiting for the whole day.
             for future in futures:
                 future.cancel()
             raise

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-__all__ = ["DayPlan", "PlannedBatch", "PlannedCall", "plan_day", "request_params", "UNKNOWN_MODEL"]
+__all__ = ["DayPlan", "PlannedBatch", "PlannedCall", "plan_day", "rate_limits", "request_params", "UNKNOWN_MODEL"]
 
 UNKNOWN_MODEL = "claude-nimbus-preview"  # not in any price table: its calls stay unpriced
 USERS = 250
@@ -189,6 +189,22 @@ def plan_day(calls: int, seed: int, end: datetime | None = None) -> DayPlan:
 
 def _reindex(call: PlannedCall, index: int) -> PlannedCall:
     return PlannedCall(**{**call.__dict__, "index": index})
+
+
+def rate_limits(calls: int) -> dict[str, int]:
+    """The fake API's per-minute limits for a day of ``calls`` (``create_fake_api`` options).
+
+    Sized to the day's traffic, as an organisation picks its tier: on the simulated clock the
+    09:00 burst (BURST_SHARE of the day in 30 minutes) nears them, the rest of the day stays
+    well clear. Requests and tokens scale with the day, with floors that keep one large call
+    from filling a minute on a small day.
+    """
+    input_tokens = max(40_000, calls * 15)
+    return {
+        "requests_per_minute": max(8, calls // 150),
+        "input_tokens_per_minute": input_tokens,
+        "output_tokens_per_minute": input_tokens // 5,
+    }
 
 
 # --- request content (built at call time; deterministic) -------------------------------------

@@ -43,8 +43,9 @@ Control protocol (request headers; set them with the SDK's ``extra_headers=``):
     Median of the simulated output length in tokens (default 220; log-normal spread), e.g.
     a few tokens for a classifier.
 ``x-fake-now``
-    Seconds (any epoch) used as "now" by the prompt cache for this request, so a simulation
-    compressed in time ages cache entries in simulated time.
+    Seconds (any epoch) used as "now" by the prompt cache and the rate limiter for this
+    request, so a simulation compressed in time ages cache entries and refills the
+    rate-limit buckets in simulated time (use one timeline for all requests of a fake).
 
 A malformed control header is answered with a 400 naming it.
 
@@ -124,8 +125,9 @@ def create_fake_api(
 ) -> Starlette:
     """Build the fake API app.
 
-    ``clock`` (seconds, monotonic) drives cache TTLs, so a compressed simulation can age the
-    cache in simulated time; ``latency_scale`` multiplies realistic latencies (0 = instant);
+    ``clock`` (seconds, monotonic) drives cache TTLs and the rate-limit buckets, so a
+    compressed simulation can age them in simulated time (``x-fake-now`` does it per
+    request); ``latency_scale`` multiplies realistic latencies (0 = instant);
     ``batch_seconds`` is how long a Message Batch stays ``in_progress``.
     """
     tick = clock or time.monotonic
@@ -133,6 +135,7 @@ def create_fake_api(
         seed=seed,
         cache=PromptCache(tick, min_cache_tokens),
         limiter=RateLimiter(
+            clock=tick,
             requests_per_minute=requests_per_minute,
             input_tokens_per_minute=input_tokens_per_minute,
             output_tokens_per_minute=output_tokens_per_minute,
@@ -275,7 +278,7 @@ async def _messages(state: FakeApiState, request: Request, controls: Controls, r
     limit = context_window(body["model"])
     if prompt_tokens > limit:
         return json_body_error(request_id, f"prompt is too long: {prompt_tokens} tokens > {limit} maximum")
-    wait = state.limiter.admit(prompt_tokens)
+    wait = state.limiter.admit(prompt_tokens, controls.now)
     if wait is not None:
         return error_response(
             429, "rate_limit_error", "This request would exceed your rate limit.", request_id,

@@ -138,11 +138,13 @@ class _Bucket:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.level = float(limit)
-        self.stamp = time.monotonic()
+        self.stamp: float | None = None  # set by the first request, on whatever timeline it uses
 
     def refill(self, now: float) -> None:
-        self.level = min(self.limit, self.level + (now - self.stamp) * self.limit / 60.0)
-        self.stamp = now
+        # Concurrent simulated requests arrive slightly out of time order: time never runs back.
+        if self.stamp is not None and now > self.stamp:
+            self.level = min(self.limit, self.level + (now - self.stamp) * self.limit / 60.0)
+        self.stamp = now if self.stamp is None else max(self.stamp, now)
 
     def reset_at(self) -> str:
         missing = self.limit - self.level
@@ -176,10 +178,14 @@ class RateLimiter:
         self._clock = clock
         self._lock = threading.Lock()
 
-    def admit(self, input_tokens: int) -> float | None:
-        """Take one request; returns seconds to wait when it must be refused (429)."""
+    def admit(self, input_tokens: int, now: float | None = None) -> float | None:
+        """Take one request; returns seconds to wait when it must be refused (429).
+
+        ``now`` (seconds, ``x-fake-now``) puts the request on a simulated timeline, so a day
+        compressed into minutes refills the buckets as that day would; default the clock.
+        """
         with self._lock:
-            now = self._clock()
+            now = self._clock() if now is None else now
             for bucket in self._buckets.values():
                 bucket.refill(now)
             req, inp = self._buckets["requests"], self._buckets["input-tokens"]

@@ -21,6 +21,8 @@ from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
+from claudescope.collector.anyvalue import check_attribute_values
+
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _ID_KEYS = frozenset(("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"))
@@ -47,7 +49,9 @@ def media_type(content_type: str | None) -> str:
         BadRequest: 415 for any other type.
     """
     kind = (content_type or "").split(";", 1)[0].strip().lower()
-    if kind in (PROTOBUF, "application/protobuf", "application/octet-stream"):
+    # Exactly the two OTLP/HTTP types (SPEC §3): no exporter sends another, and a type a web page
+    # can POST without a CORS preflight (text/plain, forms) must never be decoded.
+    if kind == PROTOBUF:
         return PROTOBUF
     if kind == JSON:
         return JSON
@@ -131,7 +135,9 @@ def _from_json(body: bytes) -> ExportTraceServiceRequest:
     request = ExportTraceServiceRequest()
     document = _load_json(body)
     try:
-        json_format.ParseDict(_ids_to_base64(document, 0), request, ignore_unknown_fields=True)
+        converted = _ids_to_base64(document, 0)
+        check_attribute_values(converted)  # ignore_unknown_fields would blank a non-AnyValue
+        json_format.ParseDict(converted, request, ignore_unknown_fields=True)
     except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
         raise BadRequest(400, f"invalid OTLP/JSON: {str(exc)[:300]}") from None
     return request

@@ -50,7 +50,7 @@ from claudescope.semconv import INSTRUMENTATION_SCOPE
 
 from ._content import DEFAULT_MAX_BYTES, ContentPolicy, parse_capture_env
 from ._context import attributes
-from ._setup import DEFAULT_ENDPOINT, configure
+from ._setup import DEFAULT_ENDPOINT, configure, warn_if_auto_instrumentation_exports_nothing
 from ._setup import flush as _flush
 
 __all__ = [
@@ -84,7 +84,10 @@ class ClaudescopeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         from ._call import Runtime
         from ._metrics import CallMetrics
         from ._patch import Patches
+        from ._safety import Faults
 
+        if "tracer_provider" not in kwargs:  # the zero-argument call of opentelemetry-instrument
+            warn_if_auto_instrumentation_exports_nothing()
         tracer_provider = kwargs.get("tracer_provider")
         capture = kwargs.get("capture_content")
         if capture is None:
@@ -98,6 +101,7 @@ class ClaudescopeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 max_bytes=int(kwargs.get("content_max_bytes") or DEFAULT_MAX_BYTES),
                 redact=kwargs.get("redact"),
             ),
+            faults=Faults(strict=bool(kwargs.get("strict"))),
         )
         patches = Patches(runtime)
         patches.install()
@@ -117,6 +121,7 @@ def instrument(
     capture_content: bool | None = None,
     content_max_bytes: int = DEFAULT_MAX_BYTES,
     redact: Callable[[str], str] | None = None,
+    strict: bool = False,
 ) -> None:
     """Patch the anthropic SDK (idempotent: a second call while instrumented does nothing).
 
@@ -127,6 +132,8 @@ def instrument(
             OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT (true / SPAN_ONLY / ...).
         content_max_bytes: cap per captured attribute (UTF-8 bytes), marked when cut.
         redact: applied to every captured text before it is recorded.
+        strict: re-raise instrumentation faults instead of swallowing them (for tests only:
+            by default a fault never reaches the application).
     """
     ClaudescopeInstrumentor().instrument(
         tracer_provider=tracer_provider,
@@ -134,6 +141,7 @@ def instrument(
         capture_content=capture_content,
         content_max_bytes=content_max_bytes,
         redact=redact,
+        strict=strict,
     )
 
 
