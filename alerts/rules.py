@@ -16,7 +16,7 @@ from typing import Any
 from claudescope.alerts.durations import parse_duration
 from claudescope.alerts.whereclause import WhereError, validate_where
 from claudescope.config import BudgetConfig, Config, ConfigError, RuleConfig
-from claudescope.pricing_limits import MAX_STORED_USD
+from claudescope.pricing.limits import MAX_STORED_USD
 
 SEVERITIES = ("info", "warning", "critical")
 # What a rule may group by: name -> SQL expression over calls (fixed strings, never user text).

@@ -37,7 +37,7 @@ from claudescope.config_model import (
     RuleConfig,
 )
 from claudescope.durations import parse_duration
-from claudescope.pricing_limits import MAX_STORED_USD, rate_problem
+from claudescope.pricing.limits import MAX_STORED_USD, rate_problem
 from claudescope.web_hosts import parse_host_names
 from claudescope.whereclause import validate_where
 

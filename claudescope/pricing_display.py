@@ -10,7 +10,7 @@ from rich.table import Table
 
 from claudescope.config import PricingConfig
 from claudescope.pricing import PriceTable
-from claudescope.pricing_table import PriceDataError, PriceEntry
+from claudescope.pricing.table import PriceDataError, PriceEntry
 
 
 def render_prices(pricing: PricingConfig, *, model: str | None, out: Console) -> int:

@@ -20,13 +20,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from claudescope.collector.query_api import ARROW_STREAM, to_arrow_ipc
-from claudescope.collector.store import CALLS_TABLE, Store
-from claudescope.config import PricingConfig
+from claudescope.collector.store import CALLS_TABLE, QueryRefused, Store
+from claudescope.config import Config, PricingConfig
 from claudescope.pricing import PriceTable, Usage
 from claudescope.store_identity import ensure_store_id
 
 if TYPE_CHECKING:
-    from claudescope.collector.app import Collector
+    from claudescope.collector.decode import IngestPool
 
 _COST_COLUMNS = ("cost_usd", "cost_input_usd", "cost_output_usd", "cost_cache_read_usd", "cost_cache_write_usd", "cost_other_usd", "price_version")
 _MONEY = pa.decimal128(18, 9)
@@ -62,13 +62,7 @@ def parse_since(since: str | None) -> datetime | None:
 
 def reprice_store(store: Store, prices: PriceTable, since: datetime | None) -> RepriceReport:
     """Recompute every (non-superseded or not) stored call's cost with ``prices``."""
-    where, params = ("WHERE start_time >= ?", [since]) if since else ("", [])
-    rows = store.read_arrow(
-        "SELECT trace_id, span_id, operation, status, request_model, response_model, input_tokens, cache_read_tokens, "
-        "cache_write_5m_tokens, cache_write_1h_tokens, output_tokens, web_search_requests, service_tier, inference_geo, "
-        f"speed, superseded, {', '.join(_COST_COLUMNS)} FROM {CALLS_TABLE} {where}",
-        params,
-    ).to_pylist()
+    rows = store.reprice_rows(_COST_COLUMNS, since)
     changed: list[dict[str, Any]] = []
     cost_changed = 0
     before = after = Decimal(0)
@@ -94,17 +88,15 @@ def reprice_store(store: Store, prices: PriceTable, since: datetime | None) -> R
 
 
 def _price_row(prices: PriceTable, row: dict[str, Any]) -> dict[str, Any]:
-    if row["status"] == "error" or row["operation"] == "count_tokens":
-        zero = Decimal("0E-9")
-        return {**{c: zero for c in _COST_COLUMNS[:-1]}, "price_version": prices.version}
     usage = Usage(
         input_tokens=row["input_tokens"] or 0, cache_read_tokens=row["cache_read_tokens"] or 0,
         cache_write_5m_tokens=row["cache_write_5m_tokens"] or 0, cache_write_1h_tokens=row["cache_write_1h_tokens"] or 0,
         output_tokens=row["output_tokens"] or 0, web_search_requests=row["web_search_requests"] or 0,
         service_tier=row["service_tier"], inference_geo=row["inference_geo"], speed=row["speed"],
     )
-    # The ingest rule: NULL when unpriced or when the cost does not fit DECIMAL(18,9) (flagged).
-    columns = prices.cost_columns(row["response_model"] or row["request_model"], usage)
+    # The ingest rule (PriceTable.bill): unbilled operations zero, NULL when unpriced or unstorable.
+    columns = prices.bill(row["operation"] or "", failed=row["status"] == "error",
+                          model=row["response_model"] or row["request_model"], usage=usage)
     return dict(zip(_COST_COLUMNS, columns, strict=True))
 
 
@@ -125,7 +117,7 @@ def pricing_from_json(data: dict[str, Any]) -> PricingConfig:
     return PricingConfig(overrides=overrides, **flags)
 
 
-def admin_routes(collector: Collector) -> list[Route]:
+def admin_routes(config: Config, store: Store, ingest: IngestPool) -> list[Route]:
     """Routes that run admin jobs inside the collector, which holds the DuckDB lock."""
 
     async def reprice(request: Request) -> Response:
@@ -134,26 +126,25 @@ def admin_routes(collector: Collector) -> list[Route]:
             if not isinstance(payload, dict):
                 raise ValueError("expected a JSON object")
             since = parse_since(payload.get("since"))
-            pricing = pricing_from_json(payload["pricing"]) if payload.get("pricing") else collector.config.pricing
+            pricing = pricing_from_json(payload["pricing"]) if payload.get("pricing") else config.pricing
             prices = PriceTable.load(pricing)
         except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
             return JSONResponse({"error": f"bad request: {exc}"}, 400)
         # New spans first, then the stored ones: a span arriving meanwhile is priced by the new
         # table either way.
-        await run_in_threadpool(collector.ingest.use_pricing, pricing)
-        report = await run_in_threadpool(reprice_store, collector.store, prices, since)
+        await run_in_threadpool(ingest.use_pricing, pricing)
+        report = await run_in_threadpool(reprice_store, store, prices, since)
         return JSONResponse(report.as_json())
 
     async def tables(request: Request) -> Response:
-        store = collector.store
         names = await run_in_threadpool(store.table_names)
         return JSONResponse({"tables": names, "migrations": [list(m) for m in await run_in_threadpool(store.applied_migrations)]})
 
     async def snapshot(request: Request) -> Response:
         names = request.query_params.get("tables", CALLS_TABLE).split(",")
         try:
-            tables_ = await run_in_threadpool(collector.store.snapshot, names)
-        except ValueError as exc:
+            tables_ = await run_in_threadpool(store.snapshot, names)
+        except QueryRefused as exc:
             return JSONResponse({"error": str(exc)}, 400)
         # One IPC stream per table, concatenated with a JSON index of byte lengths in a header.
         bodies = [await run_in_threadpool(to_arrow_ipc, tables_[n]) for n in names]
@@ -161,13 +152,13 @@ def admin_routes(collector: Collector) -> list[Route]:
         return Response(b"".join(bodies), 200, media_type=ARROW_STREAM, headers={"X-Claudescope-Tables": index})
 
     # Which store this collector serves: commands given --data use it only when the ids match.
-    identity = {"store_id": ensure_store_id(collector.config.data_dir), "data_dir": str(collector.config.data_dir.resolve())}
+    identity = {"store_id": ensure_store_id(config.data_dir), "data_dir": str(config.data_dir.resolve())}
 
-    async def store(request: Request) -> Response:
+    async def store_identity(request: Request) -> Response:
         return JSONResponse(identity)
 
     return [
-        Route("/api/v1/store", store, methods=["GET"]),
+        Route("/api/v1/store", store_identity, methods=["GET"]),
         Route("/api/v1/admin/reprice", reprice, methods=["POST"]),
         Route("/api/v1/admin/tables", tables, methods=["GET"]),
         Route("/api/v1/admin/snapshot", snapshot, methods=["GET"]),

@@ -16,6 +16,7 @@ from typing import Any
 
 
 from claudescope.collector import aliases as al
+from claudescope.collector import claude_code as cc
 from claudescope.collector.attributes import AttributeReader
 from claudescope.collector.coerce import as_bool as _bool
 from claudescope.collector.coerce import as_count as _count
@@ -30,7 +31,6 @@ _MIN_NS = 946_684_800 * 10**9  # 2000-01-01
 _MAX_NS = 4_102_444_800 * 10**9  # 2100-01-01
 _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
-_ZERO = Decimal("0E-9")
 _STATUS_ERROR = 2
 _COLUMNS = SPANS_ARROW_SCHEMA.names
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
@@ -66,6 +66,7 @@ class Normalizer:
 
     def __init__(self, prices: PriceTable, limits: Limits) -> None:
         self._prices = prices
+        self._limits = limits
         self._attributes = AttributeReader(limits)
 
     def normalize(self, request: Any, *, now: datetime | None = None) -> Batch:
@@ -83,6 +84,10 @@ class Normalizer:
                     self._one(span, source, rank, service, ingested, batch)
         return batch
 
+    def normalize_logs(self, request: Any, *, now: datetime | None = None) -> Batch:
+        """Normalise the call events of an ``ExportLogsServiceRequest`` (Claude Code's)."""
+        return cc.normalize_logs(request, self._prices, self._limits, now or datetime.now(UTC), Batch())
+
     def _one(self, span: Any, source: str, rank: int, service: str | None, ingested: datetime, batch: Batch) -> None:
         counts = [0, 0]
         attrs, picked, rest = self._attributes.read(span, source in al.CONTENT_BY_DEFAULT, counts)
@@ -93,6 +98,8 @@ class Normalizer:
         if operation is None:
             batch.ignored += 1
             return
+        if source == cc.SOURCE:
+            cc.span_picks(picked, rest)
         usage = _invalid(span) or _usage(picked, source)
         if isinstance(usage, str):  # why it cannot be a call (ids, times, a count no call has)
             batch.rejected[usage] += 1
@@ -123,36 +130,36 @@ class Normalizer:
             usage.input_tokens, usage.cache_read_tokens, usage.cache_write_5m_tokens, usage.cache_write_1h_tokens,
             usage.output_tokens, usage.web_search_requests, usage.service_tier, usage.inference_geo, usage.speed,
             _str(p.get("user_id")), _str(p.get("feature")), _str(p.get("prompt_version")),
-            *cost, version, _str(p.get("response_id")), _str(p.get("request_id")), source,
+            *cost, version, *_ids(p), source,
             _JSON.encode(rest) if rest else None,
             span.parent_span_id.hex() or None, rank, False, ingested,
         )
 
     def _cost(self, operation: str, failed: bool, model: str | None, usage: Usage, batch: Batch) -> tuple[tuple[Any, ...], str | None]:
-        if failed or operation in _UNBILLED_OPERATIONS:
-            # Nothing is billed for a failed call, a token count or batch bookkeeping (SPEC §4):
-            # zero, not unknown. The batch's results are priced one by one (batch_result).
-            return (_ZERO,) * 6, self._prices.version
-        *parts, version = self._prices.cost_columns(model, usage)  # NULL when unpriced or unstorable
+        # The one billing rule (PriceTable.bill): NULL when unpriced or unstorable, zero when unbilled.
+        *parts, version = self._prices.bill(operation, failed=failed, model=model, usage=usage)
         if parts[0] is None:
             batch.unpriced += 1
         return tuple(parts), version
 
 
-_UNBILLED_OPERATIONS = frozenset((
-    "count_tokens", "batch_create", "batch_retrieve", "batch_list", "batch_results", "batch_cancel", "batch_delete",
-))
+# GenAI operations that wrap calls (an agent's turn, a tool) but are not API calls themselves.
+_AGENT_OPERATIONS = frozenset(("invoke_agent", "create_agent", "execute_tool"))
 
 
 def _operation(span_name: str, source: str, attrs: dict[str, Any], p: dict[str, Any]) -> str | None:
     """The call's operation, or None when the span is not a Claude API call."""
     if source == al.ANTHROPIC_SDK[0]:
         return al.SDK_SPAN_OPERATIONS.get(span_name)
+    if source == cc.SOURCE:  # interaction, tool and hook spans are never calls (SPEC §4)
+        return "chat" if span_name == cc.LLM_REQUEST_SPAN else None
     provider = p.get("provider")
     operation = p.get("operation")
     if source == al.OPENINFERENCE[0] and attrs.get("openinference.span.kind") == "LLM":
         operation = operation or "chat"
     if operation is None and provider is None:
+        return None
+    if operation in _AGENT_OPERATIONS:
         return None
     if isinstance(provider, str) and provider.lower() not in ("anthropic", "aws.bedrock", "gcp.vertex_ai", "claude"):
         model = p.get("request_model") or ""
@@ -161,6 +168,15 @@ def _operation(span_name: str, source: str, attrs: dict[str, Any], p: dict[str, 
     if source != al.CLAUDESCOPE[0] and span_name.endswith("count_tokens"):
         return "count_tokens"
     return str(operation) if operation else "chat"
+
+
+def _ids(p: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(response_id, request_id): a ``req_`` id sent as the response id (Claude Code's spans)
+    is a request id (SPEC §4)."""
+    response_id, request_id = _str(p.get("response_id")), _str(p.get("request_id"))
+    if response_id is not None and response_id.startswith("req_"):
+        return None, request_id or response_id
+    return response_id, request_id
 
 
 def _invalid(span: Any) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from claudescope.pricing_limits import COST_OVERFLOW
+from claudescope.pricing.limits import COST_OVERFLOW
 from tests.fixtures_collector import call_span
 
 # claude-sonnet-4-5: $3 input, $15 output per million tokens; 100 in / 20 out = $0.0006.

@@ -19,7 +19,7 @@ import pytest
 from claudescope.asgi_server import free_port
 from claudescope.config import ConfigError, load_config
 from claudescope.pricing import PriceTable, Usage
-from claudescope.pricing_limits import MAX_RATE
+from claudescope.pricing.limits import MAX_RATE
 
 
 def write(tmp_path: Path, text: str) -> Path:

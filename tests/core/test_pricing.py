@@ -17,8 +17,9 @@ import pytest
 from rich.console import Console
 
 from claudescope.config import PricingConfig, load_config
-from claudescope.pricing import Cost, PriceDataError, PriceTable, Usage, print_prices
-from claudescope.pricing_table import load_table_data
+from claudescope.pricing import Cost, PriceDataError, PriceTable, Usage
+from claudescope.pricing_display import render_prices as print_prices
+from claudescope.pricing.table import load_table_data
 
 CASES = tomllib.loads((Path(__file__).parent / "pricing_cases.toml").read_text(), parse_float=Decimal)
 PARTS = {"input": "input_usd", "output": "output_usd", "cache_read": "cache_read_usd",
@@ -239,7 +240,7 @@ def test_cli_prices_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 # --- an independent oracle: exact fractions straight from prices.toml -------------------------
 
-PRICES_TOML = Path(__file__).resolve().parents[2] / "claudescope" / "prices.toml"
+PRICES_TOML = Path(__file__).resolve().parents[2] / "claudescope" / "pricing" / "prices.toml"
 
 
 def _oracle(raw: dict[str, Any], model: str, usage: Usage, switches: tuple[bool, bool, bool]) -> dict[str, Decimal] | None:

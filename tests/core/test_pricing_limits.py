@@ -1,4 +1,4 @@
-"""The one rule for what a stored call can hold (claudescope.pricing_limits, PriceTable.cost_columns)."""
+"""The one rule for what a stored call can hold (claudescope.pricing.limits, PriceTable.cost_columns)."""
 
 from __future__ import annotations
 

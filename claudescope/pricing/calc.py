@@ -30,10 +30,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from typing import TYPE_CHECKING
 
-from claudescope.config import PricingConfig
-from claudescope.pricing_limits import (
+from claudescope.config_model import PricingConfig
+from claudescope.pricing.limits import (
     COST_OVERFLOW,
     MAX_CALL_COUNT,
     MAX_RATE,
@@ -41,7 +40,7 @@ from claudescope.pricing_limits import (
     count_problem,
     rate_problem,
 )
-from claudescope.pricing_table import (
+from claudescope.pricing.table import (
     LongContext,
     PriceDataError,
     PriceEntry,
@@ -51,16 +50,18 @@ from claudescope.pricing_table import (
     load_table_data,
 )
 
-if TYPE_CHECKING:  # rich is only needed to print the table, not by the collector's ingest workers
-    from rich.console import Console
-
 __all__ = [
     "COST_OVERFLOW", "MAX_CALL_COUNT", "MAX_RATE", "MAX_STORED_USD", "Cost", "CostColumns", "PriceDataError",
-    "PriceEntry", "PriceTable", "Rates", "Usage", "count_problem", "print_prices", "rate_problem",
+    "PriceEntry", "PriceTable", "Rates", "TokenRates", "UNBILLED_OPERATIONS", "Usage", "count_problem", "rate_problem",
 ]
 
 QUANTUM = Decimal("1e-9")
 _ZERO = Decimal(0).quantize(QUANTUM)
+# Operations that bill nothing even when they succeed: a token count, and a batch's bookkeeping
+# (its results are billed one by one as ``batch_result``). See PriceTable.bill.
+UNBILLED_OPERATIONS = frozenset((
+    "count_tokens", "batch_create", "batch_retrieve", "batch_list", "batch_results", "batch_cancel", "batch_delete",
+))
 _ONE = Decimal(1)
 _PER_TOKEN = Decimal("1e-6")  # table rates are per million tokens
 _MAX_CACHED_IDS = 10_000  # model ids come from spans: bound what a hostile sender can grow
@@ -117,8 +118,8 @@ class Cost:
 
 
 @dataclass(frozen=True, slots=True)
-class _PerToken:
-    """A band's rates per single token, precomputed so price() only multiplies."""
+class TokenRates:
+    """Rates in USD per single token (not per million), as :meth:`PriceTable.rates` gives them."""
 
     input: Decimal
     output: Decimal
@@ -127,7 +128,8 @@ class _PerToken:
     cache_read: Decimal
 
     @classmethod
-    def of(cls, rates: Rates) -> _PerToken:
+    def of(cls, rates: Rates) -> TokenRates:
+        """Per-token rates of a table band (USD per million tokens)."""
         return cls(
             rates.input * _PER_TOKEN, rates.output * _PER_TOKEN, rates.cache_write_5m * _PER_TOKEN,
             rates.cache_write_1h * _PER_TOKEN, rates.cache_read * _PER_TOKEN,
@@ -137,8 +139,8 @@ class _PerToken:
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     entry: PriceEntry
-    base: _PerToken
-    band: _PerToken | None
+    base: TokenRates
+    band: TokenRates | None
     band_above: int
 
 
@@ -154,7 +156,7 @@ class PriceTable:
         self._compiled = {id(e): _compile(e) for e in data.entries}
         self._ids: dict[str, _Compiled | None] = {}
         # (entry, band, batch, geo, fast) -> effective per-token rates; a few hundred at most.
-        self._effective: dict[tuple[int, bool, bool, Decimal | None, bool], tuple[Decimal, ...]] = {}
+        self._effective: dict[tuple[int, bool, bool, Decimal | None, bool], TokenRates] = {}
 
     @classmethod
     def load(cls, pricing: PricingConfig) -> PriceTable:
@@ -190,8 +192,13 @@ class PriceTable:
         compiled = self._lookup(model)
         return None if compiled is None else compiled.entry
 
-    def price(self, model: str | None, usage: Usage) -> Cost | None:
-        """Price one call by its response model; None when the price is not known."""
+    def rates(self, model: str | None, usage: Usage) -> TokenRates | None:
+        """Per-token USD rates for ``usage`` on ``model``, every multiplier that applies folded in.
+
+        The prompt-size band, batch tier, inference geo and fast mode are read from ``usage``
+        exactly as :meth:`price` reads them; None when the model (or its fast mode) has no price.
+        This is the one place rates are derived: what-if and savings figures use it too.
+        """
         if not model:
             return None
         compiled = self._lookup(model)
@@ -209,15 +216,33 @@ class PriceTable:
         rates = self._effective.get(key)
         if rates is None:
             rates = self._effective[key] = self._rates(compiled, *key[1:])
-        r_in, r_out, r_read, r_w5, r_w1h = rates
+        return rates
+
+    def price(self, model: str | None, usage: Usage) -> Cost | None:
+        """Price one call by its response model; None when the price is not known."""
+        rates = self.rates(model, usage)
+        if rates is None:
+            return None
         return Cost(
-            input_usd=_money(usage.input_tokens * r_in),
-            output_usd=_money(usage.output_tokens * r_out),
-            cache_read_usd=_money(usage.cache_read_tokens * r_read),
-            cache_write_usd=_money(usage.cache_write_5m_tokens * r_w5 + usage.cache_write_1h_tokens * r_w1h),
+            input_usd=_money(usage.input_tokens * rates.input),
+            output_usd=_money(usage.output_tokens * rates.output),
+            cache_read_usd=_money(usage.cache_read_tokens * rates.cache_read),
+            cache_write_usd=_money(usage.cache_write_5m_tokens * rates.cache_write_5m
+                                   + usage.cache_write_1h_tokens * rates.cache_write_1h),
             other_usd=_money(usage.web_search_requests * self._modifiers.web_search_per_request),
             price_version=self._data.version,
         )
+
+    def bill(self, operation: str, *, failed: bool, model: str | None, usage: Usage) -> CostColumns:
+        """The stored cost columns of one call: THE billing rule, for ingest, reprice and advice.
+
+        A failed call, a token count and batch bookkeeping bill nothing: zero, not unknown
+        (SPEC §4; a batch's results are priced one by one as ``batch_result``). Every other
+        operation is priced by :meth:`cost_columns`.
+        """
+        if failed or operation in UNBILLED_OPERATIONS:
+            return (_ZERO,) * 6 + (self._data.version,)
+        return self.cost_columns(model, usage)
 
     def cost_columns(self, model: str | None, usage: Usage) -> CostColumns:
         """The stored cost columns of one billed call: the one rule for ingest and reprice.
@@ -237,9 +262,7 @@ class PriceTable:
             return (None,) * 6 + (cost.price_version + COST_OVERFLOW,)
         return (*parts, cost.price_version)
 
-    def _rates(
-        self, compiled: _Compiled, band: bool, batch: bool, geo: Decimal | None, fast: bool
-    ) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal]:
+    def _rates(self, compiled: _Compiled, band: bool, batch: bool, geo: Decimal | None, fast: bool) -> TokenRates:
         """Per-token rates with every applicable multiplier folded in (cached per combination)."""
         rates = compiled.band if band and compiled.band is not None else compiled.base
         tokens_mult = cache_mult = _ONE
@@ -252,9 +275,9 @@ class PriceTable:
         if fast and compiled.entry.fast is not None:
             tokens_mult *= compiled.entry.fast
             cache_mult *= compiled.entry.fast if self._fast_cache else _ONE
-        return (
-            rates.input * tokens_mult, rates.output * tokens_mult, rates.cache_read * cache_mult,
-            rates.cache_write_5m * cache_mult, rates.cache_write_1h * cache_mult,
+        return TokenRates(
+            input=rates.input * tokens_mult, output=rates.output * tokens_mult, cache_read=rates.cache_read * cache_mult,
+            cache_write_5m=rates.cache_write_5m * cache_mult, cache_write_1h=rates.cache_write_1h * cache_mult,
         )
 
     def _lookup(self, model: str) -> _Compiled | None:
@@ -275,8 +298,8 @@ def _compile(entry: PriceEntry) -> _Compiled:
     band: LongContext | None = entry.long_context
     return _Compiled(
         entry=entry,
-        base=_PerToken.of(entry.rates),
-        band=None if band is None else _PerToken.of(band.rates),
+        base=TokenRates.of(entry.rates),
+        band=None if band is None else TokenRates.of(band.rates),
         band_above=0 if band is None else band.above,
     )
 
@@ -285,10 +308,3 @@ def _money(value: Decimal | int) -> Decimal:
     if not value:
         return _ZERO
     return Decimal(value).quantize(QUANTUM, rounding=ROUND_HALF_EVEN)
-
-
-def print_prices(pricing: PricingConfig, *, model: str | None, out: Console) -> int:
-    """Print the price table (or one model's row) for ``claudescope prices``; returns an exit code."""
-    from claudescope.pricing_display import render_prices
-
-    return render_prices(pricing, model=model, out=out)

@@ -17,7 +17,7 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
-from claudescope.config import PricingConfig
+from claudescope.config_model import PricingConfig
 
 _RATE_KEYS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
 _ROW_KEYS = frozenset(
@@ -95,7 +95,7 @@ def load_table_data(pricing: PricingConfig, text: str | None = None) -> TableDat
         PriceDataError: the data file is malformed (names model and key).
     """
     if text is None:
-        text = resources.files("claudescope").joinpath("prices.toml").read_text(encoding="utf-8")
+        text = resources.files("claudescope.pricing").joinpath("prices.toml").read_text(encoding="utf-8")
     try:
         document = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
