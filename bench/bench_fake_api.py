@@ -26,9 +26,9 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult  # noq
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from claudescope.asgi_server import ServerThread  # noqa: E402
+from claudescope.fakeapi.server import ServerThread  # noqa: E402
 from claudescope.demo import run_demo  # noqa: E402
-from claudescope.fake_api import create_fake_api  # noqa: E402
+from claudescope.fakeapi.app import create_fake_api  # noqa: E402
 
 MESSAGES = [{"role": "user", "content": "Summarise this report. " * 200}]
 

@@ -56,7 +56,7 @@ sys.path.insert(0, str(_BENCH.parent))
 sys.path.insert(0, str(_BENCH))
 
 from bench_ingest import ProcessTree, make_batches  # noqa: E402
-from claudescope.asgi_server import free_port  # noqa: E402
+from claudescope.fakeapi.server import free_port  # noqa: E402
 from tests.fixtures_collector import start_collector  # noqa: E402
 
 _RETRY_STATUSES = {429, 503}

@@ -59,7 +59,7 @@ import httpx
 import pytest
 
 from claudescope import semconv as sc
-from claudescope.asgi_server import free_port
+from claudescope.fakeapi.server import free_port
 
 _REPO = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,4 @@
-"""Fixtures for the bundled fake Anthropic API (claudescope.fake_api).
+"""Fixtures for the bundled fake Anthropic API (claudescope.fakeapi.app).
 
 - ``fake_api``: session-scoped base URL (``http://127.0.0.1:<free port>``) of a fake API
   served in a background thread (seed 0, ``latency_scale=0``: answers are instant unless a
@@ -10,7 +10,7 @@
   that need fresh prompt-cache state: ``url = fake_api_server(seed=3, latency_scale=0.0)``.
 
 The control headers (``x-fake-script``, ``x-fake-usage``, ...) are documented in
-``claudescope/fake_api.py``; pass them with the SDK's ``extra_headers=``.
+``claudescope/fakeapi/app.py``; pass them with the SDK's ``extra_headers=``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from claudescope.asgi_server import ServerThread
-from claudescope.fake_api import create_fake_api
+from claudescope.fakeapi.server import ServerThread
+from claudescope.fakeapi.app import create_fake_api
 
 
 @pytest.fixture(scope="session")

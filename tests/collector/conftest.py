@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from claudescope.asgi_server import ServerThread
+from claudescope.fakeapi.server import ServerThread
 from claudescope.collector.app import Collector, build_app
 from claudescope.collector.service import build_collector
 from claudescope.config import Config, Limits

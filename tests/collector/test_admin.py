@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 
+from claudescope.fakeapi.server import free_port
 from tests.fixtures_collector import call_span
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +19,9 @@ CLI = [sys.executable, "-m", "claudescope"]
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120, cwd=cwd)
+    # Never the default collector URL (127.0.0.1:4318): a user's collector there is not ours.
+    env = {**os.environ, "CLAUDESCOPE_PORT": str(free_port())}
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=env)
 
 
 def test_reprice_reports_difference_live_and_offline(collector_factory, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from claudescope import semconv as sc
-from claudescope.asgi_server import free_port
+from claudescope.fakeapi.server import free_port
 from claudescope.config import PricingConfig
 from claudescope.pricing import UNBILLED_OPERATIONS, PriceTable, Usage
 from tests.fixtures_collector import call_span

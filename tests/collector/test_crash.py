@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from claudescope.asgi_server import free_port
+from claudescope.fakeapi.server import free_port
 from tests.fixtures_collector import call_span, encode_spans, start_collector
 
 BATCH = 50

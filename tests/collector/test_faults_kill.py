@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from claudescope.asgi_server import free_port
+from claudescope.fakeapi.server import free_port
 from claudescope.collector.store import Store
 from tests.fixtures_collector import start_collector
 

@@ -15,7 +15,7 @@ from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from claudescope.asgi_server import free_port
+from claudescope.fakeapi.server import free_port
 from claudescope.collector.decode import resolve_workers
 from claudescope.collector.grpc_server import start_grpc
 from tests.fixtures_collector import call_span, encode_spans, post_spans

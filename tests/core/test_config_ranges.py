@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from claudescope.asgi_server import free_port
+from claudescope.fakeapi.server import free_port
 from claudescope.config import ConfigError, load_config
 from claudescope.pricing import PriceTable, Usage
 from claudescope.pricing.limits import MAX_RATE

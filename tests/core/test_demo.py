@@ -16,7 +16,7 @@ from rich.console import Console
 
 from claudescope import semconv as sc
 from claudescope.demo import SERVICE_NAME, run_demo
-from claudescope.demo_scenario import UNKNOWN_MODEL, plan_day, request_params
+from claudescope.demo.scenario import UNKNOWN_MODEL, plan_day, request_params
 
 END = datetime(2026, 11, 20, 18, 30, tzinfo=timezone.utc)
 
@@ -160,7 +160,7 @@ def test_cli_demo_with_token_protected_collector(collector_factory: Any) -> None
 
 
 def test_cli_demo_without_collector_fails_fast() -> None:
-    from claudescope.asgi_server import free_port
+    from claudescope.fakeapi.server import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
@@ -181,7 +181,7 @@ def test_time_shift_moves_and_stretches_only_what_it_should() -> None:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-    from claudescope.demo_timeshift import SimulatedClock, TimeShiftExporter, TimeShiftProcessor
+    from claudescope.demo.timeshift import SimulatedClock, TimeShiftExporter, TimeShiftProcessor
 
     clock = SimulatedClock()
     shift = TimeShiftProcessor(clock)
@@ -228,7 +228,7 @@ def test_live_mode_code_path_against_the_fake_api(fake_api: str, monkeypatch: py
 
 
 def test_live_mode_fails_fast_without_an_api(monkeypatch: pytest.MonkeyPatch) -> None:
-    from claudescope.asgi_server import free_port
+    from claudescope.fakeapi.server import free_port
     from claudescope.demo import DemoError
 
     monkeypatch.setenv("ANTHROPIC_BASE_URL", f"http://127.0.0.1:{free_port()}")

@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 
 from claudescope.demo import run_demo
-from claudescope.demo_scenario import rate_limits
+from claudescope.demo.scenario import rate_limits
 
 
 def _quiet() -> Console:

@@ -12,8 +12,8 @@ import httpx
 import httpx2
 import pytest
 
-from claudescope.asgi_server import ServerThread
-from claudescope.fake_api import create_fake_api
+from claudescope.fakeapi.server import ServerThread
+from claudescope.fakeapi.app import create_fake_api
 
 MSGS = [{"role": "user", "content": "Summarise the quarterly report in three bullet points."}]
 TOOLS = [
@@ -449,7 +449,7 @@ def test_standalone_entry_point_prints_its_url() -> None:
     import sys
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "claudescope.fake_api", "--latency-scale", "0"], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "claudescope.fakeapi", "--latency-scale", "0"], stdout=subprocess.PIPE, text=True
     )
     try:
         url = proc.stdout.readline().strip() if proc.stdout else ""

@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from claudescope.asgi_server import free_port
+from claudescope.fakeapi.server import free_port
 from tests.fixtures_alerts import wait_for
 from tests.fixtures_collector import RunningCollector, call_span, start_collector
 

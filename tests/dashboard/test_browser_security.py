@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from claudescope.asgi_server import free_port
+from claudescope.fakeapi.server import free_port
 from claudescope.dashboard import formatting as fmt
 from tests.fixtures_collector import RunningCollector, call_span, start_collector
 

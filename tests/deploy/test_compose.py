@@ -34,7 +34,7 @@ import yaml
 
 from claudescope.cli import app
 from claudescope.config import load_config
-from claudescope.asgi_server import free_port
+from claudescope.fakeapi.server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose"

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from claudescope.asgi_server import free_port
+from claudescope.fakeapi.server import free_port
 
 MODEL = "claude-sonnet-4-5"
 CALLS = 3

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from claudescope.fake_content import (
+from claudescope.fakeapi.content import (
     SEARCH_RESULT_TOKENS,
     Plan,
     build_content,

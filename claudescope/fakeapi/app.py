@@ -1,7 +1,7 @@
 """A fake Anthropic Messages API for the demo and the tests, spoken to by the real SDK.
 
 ``create_fake_api(seed=0)`` returns a Starlette app; serve it with
-:class:`claudescope.asgi_server.ServerThread` and point ``anthropic.Anthropic(base_url=...,
+:class:`claudescope.fakeapi.server.ServerThread` and point ``anthropic.Anthropic(base_url=...,
 api_key="test")`` at it. Response bodies are built and validated with the SDK's own types
 (``Message``, ``BetaMessage``, ``MessageBatch``, stream events), so they cannot drift from
 what the SDK parses.
@@ -78,8 +78,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from claudescope.fake_batches import BatchStore, batch_routes
-from claudescope.fake_control import (
+from claudescope.fakeapi.batches import BatchStore, batch_routes
+from claudescope.fakeapi.control import (
     ControlError,
     Controls,
     RateLimiter,
@@ -88,8 +88,8 @@ from claudescope.fake_control import (
     new_id,
     validate_messages_body,
 )
-from claudescope.fake_sim import PromptCache, Simulated, context_window, count_input_tokens, simulate
-from claudescope.fake_stream import FakeConnectionCut, quiet_cuts, stream_events
+from claudescope.fakeapi.sim import PromptCache, Simulated, context_window, count_input_tokens, simulate
+from claudescope.fakeapi.stream import FakeConnectionCut, quiet_cuts, stream_events
 
 __all__ = ["FakeApiState", "create_fake_api"]
 
@@ -314,13 +314,13 @@ async def _count_tokens(state: FakeApiState, request: Request, controls: Control
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m claudescope.fake_api [--port 0] [--seed 0] [--latency-scale 0.01]``: serve it
+    """``python -m claudescope.fakeapi [--port 0] [--seed 0] [--latency-scale 0.01]``: serve it
     in the foreground and print its base URL (for manual runs and out-of-process tests)."""
     import argparse
 
-    from claudescope.asgi_server import ServerThread
+    from claudescope.fakeapi.server import ServerThread
 
-    parser = argparse.ArgumentParser(prog="python -m claudescope.fake_api", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m claudescope.fakeapi", description=main.__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)

@@ -2,10 +2,10 @@
 
 It starts the bundled fake Anthropic API in-process (or uses the real API with ``--live``),
 instruments the real ``anthropic`` SDK with ``claudescope.instrument``, and drives the day
-planned by :mod:`claudescope.demo_scenario` from a thread pool, with a progress bar: plain
+planned by :mod:`claudescope.demo.scenario` from a thread pool, with a progress bar: plain
 and streamed Messages calls, count_tokens, a small Message Batch, retries through a 09:00
 burst of 429s and 529s. Spans go to the collector over OTLP/HTTP, each moved onto its
-simulated time of day (see :mod:`claudescope.demo_timeshift`) so the dashboard shows a day.
+simulated time of day (see :mod:`claudescope.demo.timeshift`) so the dashboard shows a day.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from claudescope.demo_calls import Outcome, run_batch, run_call, warm_up
-from claudescope.demo_scenario import (
+from claudescope.demo.calls import Outcome, run_batch, run_call, warm_up
+from claudescope.demo.scenario import (
     DayPlan, PlannedBatch, PlannedCall, output_median, plan_day, rate_limits, request_params,
 )
-from claudescope.demo_timeshift import SimulatedClock, TimeShiftExporter, TimeShiftProcessor
+from claudescope.demo.timeshift import SimulatedClock, TimeShiftExporter, TimeShiftProcessor
 
 __all__ = ["DemoError", "DemoInterrupted", "DemoSummary", "check_collector", "run_demo", "DEMO_LATENCY_SCALE",
            "SERVICE_NAME"]
@@ -226,8 +226,8 @@ def _api(live_api_key: str | None, seed: int, calls: int) -> Iterator[str | None
     if live_api_key:
         yield None
         return
-    from claudescope.asgi_server import ServerThread
-    from claudescope.fake_api import create_fake_api
+    from claudescope.fakeapi.server import ServerThread
+    from claudescope.fakeapi.app import create_fake_api
 
     app = create_fake_api(seed, latency_scale=DEMO_LATENCY_SCALE, **rate_limits(calls))
     with ServerThread(app, log_level="error") as server:

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from claudescope.fake_control import Controls, error_response, json_body_error, new_id, validate_messages_body
+from claudescope.fakeapi.control import Controls, error_response, json_body_error, new_id, validate_messages_body
 
 __all__ = ["BatchStore", "batch_routes"]
 

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from claudescope.demo_scenario import PlannedBatch, PlannedCall, request_params
+from claudescope.demo.scenario import PlannedBatch, PlannedCall, request_params
 
 __all__ = ["Outcome", "run_batch", "run_call", "warm_up"]
 

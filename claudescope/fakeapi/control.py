@@ -1,5 +1,5 @@
 """Per-request controls of the fake API (the ``x-fake-*`` headers), error answers, ids and
-the rate-limit token buckets. See :mod:`claudescope.fake_api` for the protocol."""
+the rate-limit token buckets. See :mod:`claudescope.fakeapi.app` for the protocol."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from claudescope.fake_sim import UsageOverride
+from claudescope.fakeapi.sim import UsageOverride
 
 __all__ = [
     "Controls",
