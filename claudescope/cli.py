@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from claudescope.config import Config, ConfigError, load_config
 from claudescope.logs import configure_logging
+from claudescope.preflight import server_problem
 
 app = typer.Typer(
     help="Exact cost, caching, latency and reliability observability for Claude API calls.",
@@ -27,8 +31,9 @@ app = typer.Typer(
 alerts_app = typer.Typer(help="Alert engine utilities.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
 
-console = Console(stderr=True)
-out = Console()
+# soft_wrap: a one-line message stays one line on a narrow terminal or in a pipe.
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 DataOpt = Annotated[Optional[Path], typer.Option("--data", help="Data directory (default ./claudescope-data).")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="Config file (default ./claudescope.toml).")]
@@ -41,8 +46,44 @@ def _config(config_file: Path | None, **overrides: Any) -> Config:
     try:
         return load_config(config_file, env=os.environ, overrides=overrides)
     except ConfigError as exc:
-        console.print(f"[bold red]config error[/] {exc}")
+        console.print(f"[bold red]config error:[/] {escape(str(exc))}")  # messages quote [tables]
         raise typer.Exit(2) from None
+
+
+def _show_version(value: bool) -> None:
+    if not value:
+        return
+    try:
+        out.print(f"claudescope {version('claudescope')}")
+    except PackageNotFoundError:
+        console.print("claudescope is not installed as a distribution (no version metadata)")
+        raise typer.Exit(1) from None
+    raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print the installed version and exit.")
+    ] = False,
+) -> None:
+    """Exact cost, caching, latency and reliability observability for Claude API calls."""
+
+
+def _refuse(problem: str | None) -> None:
+    """Exit 1 with one line when a start-up check found a problem."""
+    if problem:
+        console.print(f"[bold red]cannot start[/]: {escape(problem)}")
+        raise typer.Exit(1)
+
+
+def _interruptible(job: Callable[..., int], *args: Any, **kwargs: Any) -> int:
+    """Run an admin job; Ctrl-C is one line and exit code 130, not a traceback."""
+    try:
+        return job(*args, **kwargs)
+    except KeyboardInterrupt:
+        console.print("[bold red]interrupted[/]: the command did not finish; run it again to complete it")
+        return 130
 
 
 def _missing_extra(exc: ImportError) -> typer.Exit:
@@ -65,11 +106,15 @@ def collector(
     """Run the OTLP collector, store, query API and alert engine."""
     cfg = _config(config, data_dir=data, host=host, port=port, grpc_port=grpc_port)
     configure_logging(cfg.log_format)
+    _refuse(server_problem(cfg.host, {"port": cfg.port, "grpc_port": cfg.grpc_port}, cfg.data_dir, cfg.db_path))
     try:
         from claudescope.collector.service import run_collector
     except ImportError as exc:
         raise _missing_extra(exc) from None
-    run_collector(cfg, with_alerts=not no_alerts)
+    try:
+        run_collector(cfg, with_alerts=not no_alerts)
+    except OSError as exc:  # a port taken between the check above and the bind
+        _refuse(f"{exc.strerror or exc} (OTLP/HTTP port {cfg.port}: --port; OTLP/gRPC port {cfg.grpc_port}: --grpc-port)")
 
 
 @app.command()
@@ -156,7 +201,7 @@ def demo(
         )
     except DemoError as exc:
         console.print(f"[bold red]demo:[/] {exc}")
-        raise typer.Exit(1) from None
+        raise typer.Exit(exc.exit_code) from None  # 130 when interrupted by Ctrl-C
     out.print(summary)
 
 
@@ -174,7 +219,7 @@ def sql(
         from claudescope.collector.sqlcli import run_sql
     except ImportError as exc:
         raise _missing_extra(exc) from None
-    raise typer.Exit(run_sql(query, fmt=fmt, api_url=api, config=cfg, out=out, err=console))
+    raise typer.Exit(_interruptible(run_sql, query, fmt=fmt, api_url=api, config=cfg, out=out, err=console))
 
 
 @app.command()
@@ -184,7 +229,7 @@ def prices(
 ) -> None:
     """Show the price table (built-in plus overrides from claudescope.toml)."""
     cfg = _config(config)
-    from claudescope.pricing import print_prices
+    from claudescope.pricing_display import render_prices as print_prices
 
     raise typer.Exit(print_prices(cfg.pricing, model=model, out=out))
 
@@ -202,7 +247,7 @@ def reprice(
         from claudescope.collector.admin import reprice as do_reprice
     except ImportError as exc:
         raise _missing_extra(exc) from None
-    raise typer.Exit(do_reprice(cfg, since=since, api_url=api, out=out))
+    raise typer.Exit(_interruptible(do_reprice, cfg, since=since, api_url=api, out=out))
 
 
 @app.command()
@@ -218,7 +263,7 @@ def export(
         from claudescope.collector.admin import export_parquet
     except ImportError as exc:
         raise _missing_extra(exc) from None
-    raise typer.Exit(export_parquet(cfg, parquet, api_url=api, out=out))
+    raise typer.Exit(_interruptible(export_parquet, cfg, parquet, api_url=api, out=out))
 
 
 @app.command()
@@ -234,7 +279,7 @@ def backup(
         from claudescope.collector.admin import backup as do_backup
     except ImportError as exc:
         raise _missing_extra(exc) from None
-    raise typer.Exit(do_backup(cfg, target, api_url=api, out=out))
+    raise typer.Exit(_interruptible(do_backup, cfg, target, api_url=api, out=out))
 
 
 @app.command()

@@ -24,10 +24,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
 from claudescope.config import DEFAULT_DATA_DIR, Config
+from claudescope.preflight import server_problem
+from claudescope.store_identity import read_store_id
 
 STATE_FILE = "up.json"
 _START_TIMEOUT_S = 60.0
@@ -44,6 +47,8 @@ class Child:
     pid: int
     url: str
     health_url: str
+    # From /proc/PID/stat: tells our process from a later one that reused its PID.
+    start_time: int | None = None
 
 
 def run_up(config: Config, *, detach: bool, console: Console, demo_calls: int = 0) -> int:
@@ -59,9 +64,15 @@ def run_up(config: Config, *, detach: bool, console: Console, demo_calls: int = 
             "(pip install 'claudescope\\[server]')"
         )
         return 3
-    config.data_dir.mkdir(parents=True, exist_ok=True)
     if _running_children(config):
         console.print(f"[yellow]already running[/] for {config.data_dir} (see `claudescope status`)")
+        return 1
+    # Before any child starts or any log is opened: a busy port or a store served elsewhere
+    # would otherwise look healthy (another instance answers) and its log would get our errors.
+    ports = {"port": config.port, "grpc_port": config.grpc_port, "dashboard_port": config.dashboard_port}
+    problem = server_problem(config.host, ports, config.data_dir, config.db_path)
+    if problem:
+        console.print(f"[bold red]cannot start[/]: {escape(problem)}")
         return 1
     procs: list[tuple[Child, subprocess.Popen[bytes]]] = []
     # Ctrl-C or SIGTERM at any moment, even while the children are still starting, is a stop
@@ -71,11 +82,12 @@ def run_up(config: Config, *, detach: bool, console: Console, demo_calls: int = 
         signal.signal(sig, stop.handle)
     for name, argv, url, health in _plan(config):
         proc = _spawn(argv, config.data_dir / f"{name}.log", detach=detach)
-        child = Child(name, proc.pid, url, url + health)
+        child = Child(name, proc.pid, url, url + health, _start_time(proc.pid))
         procs.append((child, proc))
-        if not _wait_healthy(child, proc, stop):
+        if not _wait_healthy(child, proc, stop) or not _serves_our_store(config, child, proc):
             if not stop.requested:
-                console.print(f"[bold red]{name} did not start[/]; see {config.data_dir / (name + '.log')}")
+                log = config.data_dir / f"{name}.log"
+                console.print(f"[bold red]{name} did not start[/]: {escape(_last_line(log))} (see {log})")
             _stop_all([p for _, p in procs])
             if stop.requested:
                 console.print("stopped")
@@ -111,7 +123,7 @@ def show_status(config: Config, *, console: Console) -> int:
     table = Table("process", "pid", "alive", "healthy", "address")
     healthy_all = True
     for child in children:
-        alive = _alive(child.pid)
+        alive = _is_ours(child)  # a reused PID is not our child alive
         healthy = alive and _healthy(child.health_url)
         healthy_all &= healthy
         table.add_row(child.name, str(child.pid), _yes(alive), _yes(healthy), child.url)
@@ -125,16 +137,22 @@ def stop_detached(config: Config, *, console: Console) -> int:
     if not children:
         console.print(f"not running (no {STATE_FILE} in {config.data_dir})")
         return 0
-    for child in children:
+    # A stale state file may name PIDs the system has since given to other processes.
+    ours = [c for c in children if _is_ours(c)]
+    for child in ours:
         _signal_group(child.pid, signal.SIGTERM)
     deadline = time.monotonic() + _STOP_GRACE_S
-    while time.monotonic() < deadline and any(_alive(c.pid) for c in children):
+    while time.monotonic() < deadline and any(_alive(c.pid) for c in ours):
         time.sleep(0.1)
-    for child in children:
-        if _alive(child.pid):
+    for child in ours:
+        if _is_ours(child):
             _signal_group(child.pid, signal.SIGKILL)
     (config.data_dir / STATE_FILE).unlink(missing_ok=True)
-    console.print("stopped " + ", ".join(f"{c.name} ({c.pid})" for c in children))
+    gone = [c for c in children if c not in ours]
+    if gone:
+        console.print("not running any more (stale state, left alone): " + ", ".join(f"{c.name} ({c.pid})" for c in gone))
+    if ours:
+        console.print("stopped " + ", ".join(f"{c.name} ({c.pid})" for c in ours))
     return 0
 
 
@@ -193,6 +211,51 @@ def _wait_healthy(child: Child, proc: subprocess.Popen[bytes], stop: _Stop) -> b
             return True
         time.sleep(0.2)
     return False
+
+
+def _serves_our_store(config: Config, child: Child, proc: subprocess.Popen[bytes]) -> bool:
+    """The collector that answers is our child, serving this data dir's store (not another instance)."""
+    if child.name != "collector":
+        return proc.poll() is None
+    request = urllib.request.Request(child.url + "/api/v1/store")
+    if config.token:
+        request.add_header("Authorization", f"Bearer {config.token}")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback URL
+            served = json.loads(response.read()).get("store_id")
+    except (urllib.error.URLError, OSError, ValueError, AttributeError):
+        return False
+    return proc.poll() is None and served is not None and served == read_store_id(config.data_dir)
+
+
+def _last_line(log: Path) -> str:
+    """The last line a failed child wrote: the cause, in one line."""
+    try:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no log"
+    return lines[-1][:300] if lines else "it wrote nothing"
+
+
+def _start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return int(stat.read().rsplit(") ", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _is_ours(child: Child) -> bool:
+    """The PID still names the process `up` started: same start time, or a claudescope command line."""
+    if not _alive(child.pid):
+        return False
+    if child.start_time is not None:
+        return _start_time(child.pid) == child.start_time
+    try:  # a state file from before start times were recorded
+        return b"claudescope" in Path(f"/proc/{child.pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def _healthy(url: str) -> bool:
@@ -269,7 +332,7 @@ def _read_state(config: Config) -> list[Child]:
 
 
 def _running_children(config: Config) -> bool:
-    return any(_alive(c.pid) for c in _read_state(config))
+    return any(_is_ours(c) for c in _read_state(config))
 
 
 def _run_demo(config: Config, calls: int, console: Console, stop: _Stop) -> bool:

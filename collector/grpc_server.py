@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import hmac
 import logging
 from concurrent import futures
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from claudescope.collector import otlp
-from claudescope.collector.decode import WorkersUnavailable
+from claudescope.collector import otlp, otlp_logs
+from claudescope.collector.decode import LOGS, TRACES, WorkersUnavailable
 from claudescope.collector.writer import QueueFull, WriterStopped
 
 if TYPE_CHECKING:
@@ -25,21 +29,19 @@ _COMMIT_WAIT_S = 60.0
 class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
     """``opentelemetry.proto.collector.trace.v1.TraceService/Export``."""
 
-    def __init__(self, collector: Collector) -> None:
+    def __init__(self, collector: Collector, signal: str = TRACES) -> None:
         self._c = collector
+        self._signal = signal
         token = collector.config.token
         self._expected = f"Bearer {token}" if token else None
 
     def Export(self, request: Any, context: grpc.ServicerContext) -> ExportTraceServiceResponse:  # noqa: N802 (gRPC name)
         """Store the request's call spans; answers once they are durable."""
-        if self._expected is not None:
-            given = dict(context.invocation_metadata()).get("authorization", "")
-            if not hmac.compare_digest(str(given), self._expected):
-                context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+        self.authorize(context)
         c = self._c
         try:
             # Re-encoding is cheap next to normalising; the workers take bytes either way.
-            batch = c.count(c.ingest.run(request.SerializeToString(), otlp.PROTOBUF, None))
+            batch = c.count(c.ingest.run(request.SerializeToString(), otlp.PROTOBUF, None, self._signal))
         except otlp.BadRequest as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
         except WorkersUnavailable as exc:
@@ -54,12 +56,39 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
             except (WriterStopped, futures.TimeoutError) as exc:
                 c.metrics.count_request("unavailable")
                 context.abort(grpc.StatusCode.UNAVAILABLE, str(exc) or "commit timed out")
-        response = ExportTraceServiceResponse()
-        if batch.rejected:
-            response.partial_success.rejected_spans = sum(batch.rejected.values())
-            response.partial_success.error_message = batch.rejection_message()[:4000]
+        response = otlp_logs.export_response(batch.rejected, batch.rejection_message(), self._signal)
         c.metrics.count_request("grpc_partial" if batch.rejected else "grpc_ok")
         return response
+
+    def authorize(self, context: grpc.ServicerContext) -> None:
+        """Abort UNAUTHENTICATED without the bearer token (when one is set)."""
+        if self._expected is not None:
+            given = dict(context.invocation_metadata()).get("authorization", "")
+            if not hmac.compare_digest(str(given), self._expected):
+                context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+
+
+class LogsService(logs_service_pb2_grpc.LogsServiceServicer):
+    """``opentelemetry.proto.collector.logs.v1.LogsService/Export``: Claude Code's events."""
+
+    def __init__(self, collector: Collector) -> None:
+        self._export = TraceService(collector, LOGS)
+
+    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802 (gRPC name)
+        """Store the request's call events; answers once they are durable."""
+        return self._export.Export(request, context)
+
+
+class MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):
+    """``MetricsService/Export``: accepted and dropped (SPEC §3), so Claude Code's exporter works."""
+
+    def __init__(self, collector: Collector) -> None:
+        self._auth = TraceService(collector)
+
+    def Export(self, request: Any, context: grpc.ServicerContext) -> ExportMetricsServiceResponse:  # noqa: N802
+        """Accept the metrics (they are never calls)."""
+        self._auth.authorize(context)
+        return ExportMetricsServiceResponse()
 
 
 def start_grpc(collector: Collector, host: str, port: int, *, workers: int = 8) -> grpc.Server:
@@ -67,11 +96,21 @@ def start_grpc(collector: Collector, host: str, port: int, *, workers: int = 8) 
     limit = collector.config.limits.max_body_bytes
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
-        options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", 4 * 1024 * 1024)],
+        # grpcio sets SO_REUSEPORT by default, which lets a second collector share a busy port
+        # and split the traffic between two stores: a busy port must refuse instead.
+        options=[
+            ("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", 4 * 1024 * 1024),
+            ("grpc.so_reuseport", 0),
+        ],
     )
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(collector), server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(LogsService(collector), server)
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(MetricsService(collector), server)
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # grpcio raises on a failed bind where older versions returned 0
+        bound = 0
     if not bound:
-        raise OSError(f"cannot bind OTLP/gRPC on {host}:{port}")
+        raise OSError(errno.EADDRINUSE, f"cannot listen for OTLP/gRPC on {host}:{port}: port in use")
     server.start()
     return server

@@ -1,4 +1,4 @@
-"""``claudescope sql``: read-only SQL through the collector's query API, or the file when it is down."""
+"""``claudescope sql``: read-only SQL through the collector serving ``--data``'s store, or the file itself."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from claudescope.collector import query_api
-from claudescope.collector.store import QueryTimeout, Store, StoreError
+from claudescope.collector.store import QueryTimeout, StoreError
+from claudescope.collector.target import Remote, UseFile, choose, open_local
 from claudescope.config import Config
 
 
@@ -27,20 +28,17 @@ def run_sql(query: str, *, fmt: str, api_url: str | None, config: Config, out: C
     except query_api.QueryRefused as exc:
         err.print(f"[bold red]refused[/] {exc}")
         return 2
-    url = api_url or config.api_url
     try:
-        columns, rows = _via_api(url, query, config.token)
-    except httpx.TransportError:
-        if api_url:
-            err.print(f"[bold red]no collector answers at {url}[/]")
-            return 1
         try:
-            columns, rows = _via_file(config, query)
-        except (StoreError, ValueError, QueryTimeout) as exc:
-            err.print(f"[bold red]error[/] {exc}")
-            return 1
-    except _ApiError as exc:
+            remote = choose(config, api_url)
+            columns, rows = _via_api(remote, query)
+        except UseFile as local:
+            columns, rows = _via_file(config, local, query)
+    except (StoreError, ValueError, QueryTimeout, _ApiError) as exc:
         err.print(f"[bold red]error[/] {exc}")
+        return 1
+    except httpx.HTTPError as exc:
+        err.print(f"[bold red]error[/] the collector stopped answering before the query finished ({type(exc).__name__})")
         return 1
     _print(columns, rows, fmt, out)
     return 0
@@ -50,9 +48,8 @@ class _ApiError(RuntimeError):
     pass
 
 
-def _via_api(url: str, query: str, token: str | None) -> tuple[list[str], list[list[Any]]]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    r = httpx.post(url.rstrip("/") + "/api/v1/query", json={"sql": query}, headers=headers, timeout=60)
+def _via_api(remote: Remote, query: str) -> tuple[list[str], list[list[Any]]]:
+    r = httpx.post(remote.url + "/api/v1/query", json={"sql": query}, headers=remote.headers, timeout=60)
     if r.status_code != 200:
         try:
             message = r.json().get("error", r.text)
@@ -63,8 +60,8 @@ def _via_api(url: str, query: str, token: str | None) -> tuple[list[str], list[l
     return body["columns"], body["rows"]
 
 
-def _via_file(config: Config, query: str) -> tuple[list[str], list[list[Any]]]:
-    store = Store.open(config.db_path, read_only=True)
+def _via_file(config: Config, local: UseFile, query: str) -> tuple[list[str], list[list[Any]]]:
+    store = open_local(config, local, read_only=True)
     try:
         table, _ = store.query_limited(query, timeout_s=config.query.timeout_s, max_rows=config.query.max_rows)
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import httpx
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from claudescope.asgi_server import free_port
+from claudescope.fakeapi.server import free_port
 from tests.fixtures_collector import call_span, encode_spans, start_collector
 
 
@@ -41,10 +42,12 @@ def test_sql_cli_via_api_and_via_file(collector_factory, tmp_path: Path) -> None
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["feature,cost_usd", "cli,0.000600000"]
     running.stop()
-    out = subprocess.run([*cmd, "--data", str(tmp_path / "d")], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    # Never the default collector URL (127.0.0.1:4318): a user's collector there is not ours.
+    env = {**os.environ, "CLAUDESCOPE_PORT": str(free_port())}
+    out = subprocess.run([*cmd, "--data", str(tmp_path / "d")], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[-1] == "cli,0.000600000"
-    refused = subprocess.run([*cmd[:4], "DELETE FROM calls", "--data", str(tmp_path / "d")], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    refused = subprocess.run([*cmd[:4], "DELETE FROM calls", "--data", str(tmp_path / "d")], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
     assert refused.returncode == 2 and "refused" in refused.stderr
 
 

@@ -1,7 +1,8 @@
 """Headless Chromium against a real `claudescope dashboard` over a collector filled by `claudescope demo`.
 
 Opens every page, checks the rendered numbers against the store (through the collector's query
-API) and saves the screenshots the README shows (docs/screenshots/).
+API) and saves a screenshot of each page: into the test's temp dir, or, when
+docs/screenshots/regenerate.py runs it, into docs/screenshots/ (the README's).
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ import pytest
 
 from claudescope.dashboard import formatting as fmt
 from tests.fixtures_collector import RunningCollector, start_collector
-from claudescope.asgi_server import free_port
+from claudescope.fakeapi.server import free_port
 
 pytestmark = pytest.mark.browser
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# Set only by docs/screenshots/regenerate.py: a plain test run leaves the checkout clean.
+SHOTS_ENV = "CLAUDESCOPE_SCREENSHOTS_DIR"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 PAGES = [  # (url path, heading, screenshot name)
@@ -77,13 +79,15 @@ def dashboard_url(demo_collector: RunningCollector, tmp_path_factory: pytest.Tem
 
 
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian's chromium (bash .ci/run installs it)")
-def test_every_page_renders_with_store_numbers(demo_collector: RunningCollector, dashboard_url: str) -> None:
+def test_every_page_renders_with_store_numbers(demo_collector: RunningCollector, dashboard_url: str, tmp_path: Path) -> None:
     playwright = pytest.importorskip("playwright.sync_api")
     row = demo_collector.query(
         "SELECT count(*) AS calls, sum(cost_usd) AS spend FROM calls WHERE start_time >= now() - INTERVAL 7 DAY")[0]
     expected_spend = fmt.money(Decimal(row["spend"]))
     expected_calls = fmt.count(row["calls"])
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    shots = Path(os.environ[SHOTS_ENV]) if os.environ.get(SHOTS_ENV) else tmp_path
+    shots.mkdir(parents=True, exist_ok=True)
+    readme = {p: p.stat().st_mtime_ns for p in (Path(__file__).resolve().parents[2] / "docs" / "screenshots").glob("*.png")}
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         try:
@@ -95,10 +99,13 @@ def test_every_page_renders_with_store_numbers(demo_collector: RunningCollector,
                 page.wait_for_timeout(1500)  # let charts finish drawing before the screenshot
                 assert page.locator('[data-testid="stException"]').count() == 0, f"exception on {heading}"
                 values = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
-                page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+                page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
                 if name == "overview":
                     assert values[:2] == [expected_spend, expected_calls]
                 if name == "advisor":
                     assert values[0] == expected_spend  # actual cost of the priced history
         finally:
             browser.close()
+    assert sorted(p.stem for p in shots.glob("*.png")) == sorted(name for _, _, name in PAGES)
+    if shots == tmp_path:  # a plain run leaves the README's screenshots (and the checkout) alone
+        assert {p: p.stat().st_mtime_ns for p in readme} == readme

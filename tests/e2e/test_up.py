@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.fixtures_collector import call_span, post_spans
-from claudescope.asgi_server import free_port
+from claudescope.fakeapi.server import free_port
 
 
 def cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -130,4 +130,4 @@ def test_up_reports_a_config_error_naming_key_and_file(tmp_path: Path, ports: li
     (tmp_path / "claudescope.toml").write_text("[budget]\ndaily_usd = 'a lot'\n", encoding="utf-8")
     result = cli("up", *ports, cwd=tmp_path)
     assert result.returncode == 2
-    assert "claudescope.toml" in result.stderr and "budget.daily_usd" in result.stderr
+    assert "claudescope.toml: [budget] daily_usd" in result.stderr
