@@ -18,7 +18,7 @@ from rich.console import Console
 
 from claudescope.config import PricingConfig, load_config
 from claudescope.pricing import Cost, PriceDataError, PriceTable, Usage
-from claudescope.pricing_display import render_prices as print_prices
+from claudescope.cli.prices import render_prices as print_prices
 from claudescope.pricing.table import load_table_data
 
 CASES = tomllib.loads((Path(__file__).parent / "pricing_cases.toml").read_text(), parse_float=Decimal)

@@ -33,7 +33,7 @@ class Known:
 
 
 def known_calls(now: datetime) -> list[Known]:
-    """The dataset: 12 calls, 11 in the last hour and 1 three days ago."""
+    """The dataset: 13 calls (12 model calls and 1 count_tokens), 12 in the last hour and 1 three days ago."""
     recent = now - timedelta(minutes=10)
 
     def at(seconds: int) -> datetime:
@@ -62,9 +62,14 @@ def known_calls(now: datetime) -> list[Known]:
         ("H", "0.18", now - timedelta(days=3), dict(model="claude-sonnet-4-5", input_tokens=10000, output_tokens=10000,
                                                     feature="support_chat", user_id="u-1", prompt_version="v1",
                                                     duration_ms=1500)),
-        ("I", "0.0045", at(70), dict(model="claude-sonnet-4-5", input_tokens=1000, output_tokens=100,
+        # I states no max_tokens: it still counts among classify's answered calls on every table.
+        ("I", "0.0045", at(70), dict(model="claude-sonnet-4-5", input_tokens=1000, output_tokens=100, max_tokens=None,
                                      stop_reason="refusal", feature="classify", user_id="u-4", prompt_version="v1",
                                      duration_ms=700)),
+        # A token count: a call (and a row) that bills nothing; its 4,000 counted tokens are no input.
+        ("M", "0", at(5), dict(operation="count_tokens", model="claude-sonnet-4-5", input_tokens=4000,
+                               output_tokens=None, stop_reason=None, max_tokens=None, feature="support_chat",
+                               user_id="u-2", prompt_version="v2", duration_ms=200)),
     ]
     for i, name in enumerate("JKL"):
         rows.append((name, "0.0505", at(80 + 20 * i), dict(

@@ -58,9 +58,9 @@ def test_overview_shows_known_totals_budget_and_top_features(loaded, monkeypatch
     now = datetime.now(UTC)
     shown = metrics(at)
     assert shown["Spend"] == "$1.74"  # 7 days: every priced call
-    assert shown["Calls"] == "12"
-    assert shown["Error rate"] == "8.3%"  # 1 of 12
-    assert shown["Cache hit rate"] == "18.1%"  # 80,000 read / 442,000 input tokens
+    assert shown["Calls"] == "13"  # every operation: M, the token count, too
+    assert shown["Error rate"] == "8.3%"  # 1 of the 12 model calls (M is no model call)
+    assert shown["Cache hit rate"] == "18.1%"  # 80,000 read / 442,000 input tokens (M's count is no input)
     # D read 80K haiku tokens ($0.08 as input, paid $0.008); E paid $0.025 above input for its write.
     assert shown["Saved by caching"] == "$0.05"
     midnight = datetime.combine(now.date(), time(), tzinfo=UTC)
@@ -102,10 +102,11 @@ def test_cost_page_splits_spend_and_lists_unpriced(loaded, monkeypatch) -> None:
     # input: A .03 B .06 C .10 D .01 E .20 H .03 I .003 JKL .15 = 0.583
     assert shown["Input"] == "$0.58"
     assert shown["Cache write"] == "$0.13"  # E: 20K x $6.25/M
-    assert shown["Cache read"] == "$0.008"  # D: 80K x $0.10/M, sub-cent keeps its digits
+    assert shown["Cache read"] == "$0.01"  # D: 80K x $0.10/M = $0.008: totals are in cents
     units = at.dataframe[0].value
     opus = units[units["Model"] == "claude-opus-4-5"].iloc[0]
     assert opus["spend"] == "$0.83" and opus["per 1K output tokens"] == "$0.0413"  # 0.825 / 20
+    assert opus["per call"] == "$0.8250"  # per-call costs: always four decimals
     unpriced = at.dataframe[1].value
     assert unpriced["model"].tolist() == ["claude-mystery-9"]
     at.segmented_control(key="cost_dimension").set_value("feature").run()
@@ -123,19 +124,21 @@ def test_caching_page_finds_the_uncached_repeated_prefix(loaded, monkeypatch) ->
     assert shown["Caching them would save"] == "$0.08"
     prefixes = at.dataframe[1].value
     row = prefixes.iloc[0]
-    assert (row["calls"], row["best TTL"], row["uncached"], row["cached 5m"], row["cached 1h"]) == (
-        3, "5m", "$0.15", "$0.0725", "$0.11")
+    assert (row["calls"], row["best TTL"], row["uncached"], row["cached 5m"], row["cached 1h"], row["saving"]) == (
+        3, "5m", "$0.1500", "$0.0725", "$0.1100", "$0.0775")
 
 
 def test_latency_page_percentiles_errors_and_retries(loaded, monkeypatch) -> None:
     collector, known = loaded
     at = go(open_app(monkeypatch, collector.url), "latency")
     shown = metrics(at)
-    durations = sorted(float(k.span["end"].timestamp() - k.span["start"].timestamp()) * 1000 for k in known)
+    durations = sorted(float(k.span["end"].timestamp() - k.span["start"].timestamp()) * 1000 for k in known
+                       if k.name != "M")  # latency counts model calls only
     assert shown["p50 latency"] == fmt.ms(_quantile(durations, 0.5))
     assert shown["p95 latency"] == fmt.ms(_quantile(durations, 0.95))
-    assert shown["Error rate"] == "8.3%"
+    assert shown["Error rate"] == "8.3%"  # 1 of 12 model calls, as on the Overview (M is a token count)
     assert shown["Calls retried"] == "1"
+    assert at.dataframe[0].value["model calls"].tolist()[:2] == ["6", "4"]  # haiku C D F J K L; sonnet A B H I
     errors = at.dataframe[1].value
     assert errors[["error_type", "http_status", "calls"]].values.tolist() == [["overloaded_error", 529, 1]]
 
@@ -149,19 +152,23 @@ def test_stop_reasons_page_shares(loaded, monkeypatch) -> None:
     by_feature = at.dataframe[0].value.set_index("feature")
     assert by_feature.loc["classify", "refusal"] == "25.0%"  # I of I, J, K, L
     assert by_feature.loc["support_chat", "max_tokens"] == "33.3%"  # B of A, B, H
+    # The headroom table counts the same answered calls: I stated no max_tokens, it still counts.
+    headroom = at.dataframe[2].value.set_index("feature")
+    assert (headroom.loc["classify", "calls"], headroom.loc["classify", "hit max_tokens"]) == ("4", "25.0%")
 
 
 def test_calls_explorer_lists_calls_and_shows_detail(loaded, monkeypatch) -> None:
     collector, _ = loaded
     at = go(open_app(monkeypatch, collector.url), "calls")
     table = at.dataframe[0].value
-    assert len(table) == 12
+    assert len(table) == 13
     assert table["model"].iloc[0] == "claude-haiku-4-5"  # L is the newest
     labels = at.selectbox(key="calls_pick").options
     pick = next(i for i, label in enumerate(labels) if "claude-opus-4-5" in label)
     at.selectbox(key="calls_pick").set_value(pick).run()
     shown = metrics(at)
-    assert (shown["Input"], shown["Output"], shown["Cache write"], shown["Total"]) == ("$0.20", "$0.50", "$0.125", "$0.825")
+    assert (shown["Input"], shown["Output"], shown["Cache write"], shown["Total"]) == (
+        "$0.2000", "$0.5000", "$0.1250", "$0.8250")
     at.selectbox(key="calls_status").set_value("error").run()
     assert at.dataframe[0].value["status"].tolist() == ["error"]
 
@@ -201,7 +208,7 @@ def test_shards_are_summed(loaded, monkeypatch, tmp_path) -> None:
         at = open_app(monkeypatch, f"{first.url},{second.url}")
         shown = metrics(at)
         assert shown["Spend"] == "$2.04"
-        assert shown["Calls"] == "13"
+        assert shown["Calls"] == "14"
         assert at.dataframe[0].value["spend"].tolist()[0] == "$1.13"  # agent: 0.825 + 0.30
     finally:
         second.stop()
@@ -243,11 +250,11 @@ def test_login_is_required_when_oidc_is_configured(loaded, monkeypatch) -> None:
     assert not at.metric  # nothing shown before login
     at.user = {"is_logged_in": True, "email": "a@example.com"}
     at.run()
-    assert metrics(at)["Calls"] == "12"
+    assert metrics(at)["Calls"] == "13"
 
 
 def test_a_bad_shared_link_falls_back_to_defaults_with_a_warning(loaded, monkeypatch) -> None:
     collector, _ = loaded
     at = open_app(monkeypatch, collector.url, params={"range": "forever"})
     assert any("range='forever'" in w.value for w in at.warning)
-    assert metrics(at)["Calls"] == "12"  # the default 7 days
+    assert metrics(at)["Calls"] == "13"  # the default 7 days

@@ -21,17 +21,26 @@ NOW = datetime(2026, 11, 22, 15, 30, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(("value", "shown"), [
-    ("1234.567", "$1,234.57"), ("0.000375", "$0.000375"), ("0.0042", "$0.0042"), ("0", "$0.00"),
+    ("1234.567", "$1,234.57"), ("0.0136", "$0.01"), ("0.008", "$0.01"), ("0.000375", "<$0.01"), ("0", "$0.00"),
     ("-5.005", "-$5.01"), (None, "—"),
 ])
-def test_money_is_exact_and_keeps_sub_cent_digits(value: str | None, shown: str) -> None:
+def test_totals_are_in_cents_and_a_tiny_amount_is_never_zero(value: str | None, shown: str) -> None:
     assert fmt.money(None if value is None else Decimal(value)) == shown
 
 
-def test_money_precise_keeps_three_digits_below_a_dollar() -> None:
-    assert fmt.money(Decimal("0.04125"), precise=True) == "$0.0413"
-    assert fmt.money(Decimal("0.2"), precise=True) == "$0.20"
-    assert fmt.money(Decimal("12.345"), precise=True) == "$12.35"
+@pytest.mark.parametrize(("value", "shown"), [
+    ("0.00362", "$0.0036"), ("0.0136", "$0.0136"), ("0.825", "$0.8250"), ("1234.5", "$1,234.5000"),
+    ("0.00001", "<$0.0001"), ("0", "$0.0000"), (None, "—"),
+])
+def test_unit_costs_have_one_fixed_precision(value: str | None, shown: str) -> None:
+    assert fmt.unit_money(None if value is None else Decimal(value)) == shown
+
+
+def test_unpriced_money_names_its_calls_never_zero() -> None:
+    assert fmt.priced(None, 3) == "unpriced (3 calls)"
+    assert fmt.priced(Decimal(0), 2) == "unpriced (2 calls)"  # a failed call's $0 beside unpriced ones
+    assert fmt.priced(Decimal("1.2"), 3) == "$1.20 + 3 unpriced"
+    assert fmt.priced(Decimal("1.2"), 0) == "$1.20"
 
 
 def test_tokens_ms_pct() -> None:
@@ -129,7 +138,7 @@ def test_dashboard_command_stops_streamlit_on_sigterm(tmp_path) -> None:
 
     import httpx
 
-    from claudescope.asgi_server import free_port
+    from claudescope.fakeapi.server import free_port
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAUDESCOPE_")}

@@ -17,6 +17,26 @@ import claudescope.instrument as cs
 
 MODEL = "claude-opus-4-6"
 HELLO = [{"role": "user", "content": "Say hello."}]
+# Instrumentation tests run in strict mode, so that a fault in the instrumentation fails the
+# test that hit it; a test that provokes faults on purpose (to prove they never reach the app)
+# is marked with this and gets the default, swallowing mode.
+PROVOKES_FAULTS = "provokes_faults"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{PROVOKES_FAULTS}: the test breaks the instrumentation on purpose")
+
+
+def strict_for(request: pytest.FixtureRequest) -> bool:
+    """Strict mode unless the test provokes faults on purpose."""
+    return request.node.get_closest_marker(PROVOKES_FAULTS) is None
+
+
+def faults_seen() -> dict[str, int]:
+    """Faults counted so far by the current instrument(), by site (empty when not instrumented)."""
+    patches = cs.ClaudescopeInstrumentor()._patches
+    counts = patches.runtime.faults.counts() if patches is not None else {}
+    return {name: count for name, count in counts.items() if count}
 
 
 @dataclass
@@ -54,15 +74,21 @@ def make_otel() -> Otel:
 
 
 @pytest.fixture
-def otel() -> Iterator[Otel]:
-    """claudescope instrumented with in-memory span and metric capture; removed afterwards."""
+def otel(request: pytest.FixtureRequest) -> Iterator[Otel]:
+    """claudescope instrumented with in-memory span and metric capture; removed afterwards.
+    Strict (see PROVOKES_FAULTS); a fault swallowed where strict mode cannot raise (a
+    finaliser, __del__) still fails the test here."""
     o = make_otel()
     cs.uninstrument()  # in case another test leaked an instrumented state (instrument() is idempotent)
-    cs.instrument(tracer_provider=o.tracer_provider, meter_provider=MeterProvider(metric_readers=[o.reader]))
+    strict = strict_for(request)
+    cs.instrument(tracer_provider=o.tracer_provider, meter_provider=MeterProvider(metric_readers=[o.reader]),
+                  strict=strict)
     try:
         yield o
+        faults = faults_seen()
     finally:
         cs.uninstrument()
+    assert not (strict and faults), f"instrumentation faults: {faults}"
 
 
 @pytest.fixture

@@ -26,8 +26,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_idempotent_and_clean_uninstrument(fake_api: str) -> None:
     o = make_otel()
-    cs.instrument(tracer_provider=o.tracer_provider)
-    cs.instrument(tracer_provider=o.tracer_provider)
+    cs.instrument(tracer_provider=o.tracer_provider, strict=True)
+    cs.instrument(tracer_provider=o.tracer_provider, strict=True)
     client = anthropic.Anthropic(base_url=fake_api, api_key="k")
     assert client.middleware == ()  # attempts are seen without adding a middleware
     client.messages.create(model=MODEL, max_tokens=10, messages=HELLO, extra_headers={"x-fake-script": "529,ok"})
@@ -36,7 +36,7 @@ def test_idempotent_and_clean_uninstrument(fake_api: str) -> None:
     client.messages.create(model=MODEL, max_tokens=10, messages=HELLO)
     assert len(o.spans()) == 1
     assert not hasattr(anthropic._base_client.SyncAPIClient.request, "__wrapped__")
-    cs.instrument(tracer_provider=o.tracer_provider)
+    cs.instrument(tracer_provider=o.tracer_provider, strict=True)
     try:
         assert client.copy().middleware == ()
         client.messages.create(model=MODEL, max_tokens=10, messages=HELLO, extra_headers={"x-fake-script": "529,ok"})
@@ -48,7 +48,7 @@ def test_idempotent_and_clean_uninstrument(fake_api: str) -> None:
 def test_client_built_before_instrument_still_traced(fake_api: str) -> None:
     early = anthropic.Anthropic(base_url=fake_api, api_key="k", open_telemetry=False)
     o = make_otel()
-    cs.instrument(tracer_provider=o.tracer_provider)
+    cs.instrument(tracer_provider=o.tracer_provider, strict=True)
     try:
         message = early.messages.create(model=MODEL, max_tokens=10, messages=HELLO,
                                         extra_headers={"x-fake-usage": "input=5,output=2"})
@@ -193,7 +193,7 @@ def test_fallback_attempts_middleware(fake_api: str) -> None:
     from claudescope.instrument._attempts import middleware_class
 
     o = make_otel()
-    cs.instrument(tracer_provider=o.tracer_provider)
+    cs.instrument(tracer_provider=o.tracer_provider, strict=True)
     try:
         unwrap(anthropic._base_client.SyncAPIClient, "_attempt_request")  # as if the SDK lacked it
         client = anthropic.Anthropic(base_url=fake_api, api_key="k", middleware=[middleware_class()()])

@@ -14,14 +14,15 @@ from opentelemetry.sdk.trace import TracerProvider
 import claudescope.instrument as cs
 from claudescope import semconv as sc
 
-from .conftest import HELLO, MODEL, Otel, make_otel
+from .conftest import HELLO, MODEL, Otel, make_otel, strict_for
 
 
 @pytest.fixture
-def capturing(fake_api: str) -> Any:
+def capturing(fake_api: str, request: pytest.FixtureRequest) -> Any:
     def start(**kwargs: Any) -> tuple[Otel, anthropic.Anthropic]:
         o = make_otel()
-        cs.instrument(tracer_provider=o.tracer_provider, meter_provider=MeterProvider(metric_readers=[o.reader]), **kwargs)
+        cs.instrument(tracer_provider=o.tracer_provider, meter_provider=MeterProvider(metric_readers=[o.reader]),
+                      strict=strict_for(request), **kwargs)
         return o, anthropic.Anthropic(base_url=fake_api, api_key="sk-test-secret")
 
     yield start
@@ -57,6 +58,7 @@ def test_stream_content_capture(capturing: Any) -> None:
     assert output[0]["parts"][0]["content"] == text
 
 
+@pytest.mark.provokes_faults
 def test_raising_redact_hook_never_reaches_the_app(capturing: Any) -> None:
     def broken(text: str) -> str:
         raise RuntimeError("user hook bug")

@@ -19,7 +19,7 @@ from .conftest import HELLO, MODEL
 def test_one_row_per_call_when_stacked(collector: Any, fake_api: str) -> None:
     provider = TracerProvider(resource=Resource.create({"service.name": "stacked"}))
     provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=collector.url + "/v1/traces")))
-    cs.instrument(tracer_provider=provider)
+    cs.instrument(tracer_provider=provider, strict=True)
     peer = None
     try:
         from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor

@@ -20,7 +20,7 @@ from rich.markup import escape
 
 from claudescope.config import Config, ConfigError, load_config
 from claudescope.logs import configure_logging
-from claudescope.preflight import server_problem
+from claudescope.cli.preflight import server_problem
 
 app = typer.Typer(
     help="Exact cost, caching, latency and reliability observability for Claude API calls.",
@@ -147,7 +147,7 @@ def up(
 ) -> None:
     """Run collector + alert engine + dashboard on one data dir (Ctrl-C stops all)."""
     cfg = _config(config, data_dir=data, host=host, port=port, grpc_port=grpc_port, dashboard_port=dashboard_port)
-    from claudescope.supervisor import run_up
+    from claudescope.cli.supervisor import run_up
 
     raise typer.Exit(run_up(cfg, detach=detach, console=console, demo_calls=demo_calls if with_demo else 0))
 
@@ -155,7 +155,7 @@ def up(
 @app.command()
 def status(data: DataOpt = None, config: ConfigOpt = None) -> None:
     """Show whether a detached `claudescope up` is running, and where."""
-    from claudescope.supervisor import show_status
+    from claudescope.cli.supervisor import show_status
 
     raise typer.Exit(show_status(_config(config, data_dir=data), console=out))
 
@@ -163,7 +163,7 @@ def status(data: DataOpt = None, config: ConfigOpt = None) -> None:
 @app.command()
 def stop(data: DataOpt = None, config: ConfigOpt = None) -> None:
     """Stop a detached `claudescope up`."""
-    from claudescope.supervisor import stop_detached
+    from claudescope.cli.supervisor import stop_detached
 
     raise typer.Exit(stop_detached(_config(config, data_dir=data), console=console))
 
@@ -229,7 +229,7 @@ def prices(
 ) -> None:
     """Show the price table (built-in plus overrides from claudescope.toml)."""
     cfg = _config(config)
-    from claudescope.pricing_display import render_prices as print_prices
+    from claudescope.cli.prices import render_prices as print_prices
 
     raise typer.Exit(print_prices(cfg.pricing, model=model, out=out))
 

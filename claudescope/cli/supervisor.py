@@ -29,7 +29,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from claudescope.config import DEFAULT_DATA_DIR, Config
-from claudescope.preflight import server_problem
+from claudescope.cli.preflight import server_problem
 from claudescope.store_identity import read_store_id
 
 STATE_FILE = "up.json"
