@@ -12,9 +12,7 @@ from typing import Any
 
 from google.protobuf import json_format
 from google.rpc.status_pb2 import Status
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -22,8 +20,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from claudescope.collector import otlp, query_api
-from claudescope.collector.decode import Decoded, IngestPool, WorkersUnavailable
+from claudescope.collector import otlp, otlp_logs, query_api
+from claudescope.collector.decode import LOGS, TRACES, Decoded, IngestPool, WorkersUnavailable
 from claudescope.collector.metrics import Metrics
 from claudescope.collector.store import QueryBusy, QueryTimeout, QueryTooLarge, Store
 from claudescope.collector.web_guard import WebGuard
@@ -60,7 +58,7 @@ def build_app(c: Collector) -> ASGIApp:
     routes = [
         Route("/v1/traces", _traces(c), methods=["POST"]),
         Route("/v1/metrics", _accept(ExportMetricsServiceResponse), methods=["POST"]),
-        Route("/v1/logs", _accept(ExportLogsServiceResponse), methods=["POST"]),
+        Route("/v1/logs", _traces(c, LOGS), methods=["POST"]),
         Route("/api/v1/query", _query(c), methods=["POST"]),
         Route("/healthz", _healthz(c), methods=["GET"]),
         Route("/metrics", _metrics(c), methods=["GET"]),
@@ -90,7 +88,8 @@ class BearerAuth:
 
 
 # --- OTLP ----------------------------------------------------------------------------
-def _traces(c: Collector) -> Callable[[Request], Awaitable[Response]]:
+def _traces(c: Collector, signal: str = TRACES) -> Callable[[Request], Awaitable[Response]]:
+    """POST /v1/traces, or /v1/logs with ``signal=LOGS`` (Claude Code's events): one durable path."""
     limit = c.config.limits.max_body_bytes
     # Bodies being decoded at once are bounded too, so memory stays bounded under a flood.
     budget = _InFlight(max(4 * limit, 256 * 1024 * 1024))
@@ -105,7 +104,7 @@ def _traces(c: Collector) -> Callable[[Request], Awaitable[Response]]:
         try:
             kind = otlp.media_type(request.headers.get("content-type"))
             raw = await _read_limited(request, limit)
-            batch = c.count(await c.ingest.arun(raw, kind, request.headers.get("content-encoding")))
+            batch = c.count(await c.ingest.arun(raw, kind, request.headers.get("content-encoding"), signal))
         except otlp.BadRequest as exc:
             c.metrics.count_request(f"http_{exc.status}")
             return _failure(kind, exc.status, exc.message)
@@ -123,10 +122,8 @@ def _traces(c: Collector) -> Callable[[Request], Awaitable[Response]]:
             except WriterStopped as exc:
                 c.metrics.count_request("unavailable")
                 return _failure(kind, 503, str(exc), retry_after=True)
-        response = ExportTraceServiceResponse()
+        response = otlp_logs.export_response(batch.rejected, batch.rejection_message(), signal)
         if batch.rejected:
-            response.partial_success.rejected_spans = sum(batch.rejected.values())
-            response.partial_success.error_message = batch.rejection_message()[:4000]
             c.metrics.count_request("partial")
         else:
             c.metrics.count_request("ok")
@@ -166,7 +163,7 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 
 
 def _accept(response_type: type) -> Callable[[Request], Awaitable[Response]]:
-    """/v1/metrics and /v1/logs: accepted and dropped, so a stock OTel SDK works unchanged."""
+    """/v1/metrics: accepted and dropped, so a stock OTel SDK works unchanged."""
 
     async def handler(request: Request) -> Response:
         async for _ in request.stream():
@@ -258,8 +255,8 @@ def _metrics(c: Collector) -> Callable[[Request], Awaitable[Response]]:
 
 def _gauges(c: Collector) -> dict[str, tuple[str, float]]:
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    spend = c.store.scalar("SELECT coalesce(sum(cost_usd), 0) FROM calls WHERE start_time >= ?", [today])
-    unpriced = c.store.scalar("SELECT count(*) FROM calls WHERE cost_usd IS NULL")
+    spend = c.store.spend_since(today)
+    unpriced = c.store.unpriced_calls()
     return {
         "claudescope_queue_depth": ("Rows waiting for the next commit", c.writer.queue_depth),
         "claudescope_store_bytes": ("Store file size on disk", c.store.size_bytes()),

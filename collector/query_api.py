@@ -1,9 +1,11 @@
-"""The read-only SQL guard and result encoding of ``POST /api/v1/query``.
+"""The request check and result encoding of ``POST /api/v1/query``.
 
-A query passes only if DuckDB's own parser sees exactly one SELECT statement (WITH ... SELECT
-parses as SELECT). Defence in depth lives in the store: external access is disabled and the
-configuration locked, so even a SELECT cannot read files (read_csv, read_text, ...), attach
-databases or change settings; each query has a time limit and a row cap.
+A query passes here only if DuckDB's own parser sees exactly one SELECT statement (WITH ...
+SELECT parses as SELECT). The store then checks every table and function the query names
+against its allow-list and runs it under a time limit, a memory budget, a row cap and an
+answer-size cap (``claudescope.collector.store.readonly``); the answer is encoded here within
+the same time limit. Defence in depth: the store's connection has external access disabled and
+its configuration locked, so even a SELECT cannot read files, attach databases or change settings.
 """
 
 from __future__ import annotations
@@ -12,19 +14,19 @@ import datetime as dt
 import io
 import json
 import math
+import time
 from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
 
-from claudescope.collector.store import statement_types
+from claudescope.collector.store import QueryRefused, QueryTimeout, statement_types
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 MAX_SQL_CHARS = 100_000
+ENCODE_ROWS = 4096
 
-
-class QueryRefused(ValueError):
-    """The SQL is not a single read-only query (answer 400)."""
+__all__ = ["ARROW_STREAM", "QueryRefused", "check_sql", "to_arrow_ipc", "to_json"]
 
 
 def check_sql(sql: Any) -> str:
@@ -44,14 +46,22 @@ def check_sql(sql: Any) -> str:
     return sql
 
 
-def to_json(table: pa.Table, *, truncated: bool = False) -> bytes:
-    """``{"columns": [...], "rows": [[...]]}``: DECIMAL as strings, timestamps ISO 8601 UTC."""
-    columns = [_column(table.column(i).type, table.column(i).to_pylist()) for i in range(table.num_columns)]
-    rows = [list(r) for r in zip(*columns, strict=True)] if columns else []
-    body: dict[str, Any] = {"columns": table.column_names, "rows": rows}
-    if truncated:
-        body["truncated"] = True
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+def to_json(table: pa.Table, *, truncated: bool = False, deadline: float | None = None) -> bytes:
+    """``{"columns": [...], "rows": [[...]]}``: DECIMAL as strings, timestamps ISO 8601 UTC.
+
+    Encoded a slice of rows at a time; past ``deadline`` (time.monotonic) raises QueryTimeout.
+    """
+    parts = []
+    for start in range(0, table.num_rows, ENCODE_ROWS):
+        if deadline is not None and time.monotonic() > deadline:
+            raise QueryTimeout("query answer took longer than the time limit to build")
+        part = table.slice(start, ENCODE_ROWS)
+        columns = [_column(part.column(i).type, part.column(i).to_pylist()) for i in range(part.num_columns)]
+        rows = [list(r) for r in zip(*columns, strict=True)] if columns else []
+        parts.append(json.dumps(rows, ensure_ascii=False, separators=(",", ":"))[1:-1])
+    head = json.dumps(table.column_names, ensure_ascii=False, separators=(",", ":"))
+    tail = ',"truncated":true}' if truncated else "}"
+    return ('{"columns":' + head + ',"rows":[' + ",".join(p for p in parts if p) + "]" + tail).encode()
 
 
 def to_arrow_ipc(table: pa.Table) -> bytes:

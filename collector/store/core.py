@@ -13,6 +13,7 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,26 +21,20 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from claudescope.collector.columns import CALLS_ARROW_SCHEMA, CALLS_TABLE, SPANS_ARROW_SCHEMA
-from claudescope.collector.migration_files import MigrationError, load_migrations
-from claudescope.collector.rollups import ROLLUPS
+from claudescope.collector.columns import CALLS_ARROW_SCHEMA, SPANS_ARROW_SCHEMA
+from claudescope.collector.store import sql_admin, sql_writes
+from claudescope.collector.store.errors import QueryRefused, StoreError, StoreUnavailable, first_line, translating
 from claudescope.collector.store.health import StoreHealth, connect, restoring_path
-from claudescope.collector.store.migrate import MigrationRefused, migrate
+from claudescope.collector.store.migrate import migrate
+from claudescope.collector.store.migration_files import load_migrations
 from claudescope.collector.store.readonly import ReadQueries
 from claudescope.collector.store.rollup_upkeep import RollupUpkeep
+from claudescope.collector.store.sql_rollups import ROLLUPS
 
 log = logging.getLogger(__name__)
 
 _TICK = timedelta(microseconds=1)
 _INGESTED_AT = SPANS_ARROW_SCHEMA.get_field_index("ingested_at")
-
-
-class StoreError(RuntimeError):
-    """The store cannot be opened or written (clear message for the operator)."""
-
-
-class StoreVersionError(StoreError):
-    """The data directory was written by a newer claudescope than this one."""
 
 
 class Store(RollupUpkeep, StoreHealth, ReadQueries):
@@ -66,49 +61,42 @@ class Store(RollupUpkeep, StoreHealth, ReadQueries):
 
         Raises:
             StoreVersionError: the file has migrations this binary does not know (newer store).
-            StoreError: the file is locked by another process or unreadable.
+            MigrationError: an applied migration's file was edited since.
+            StoreUnavailable: the file is locked by another process or unreadable.
+            StoreError: no store there (read-only), or migrations pending on a read-only open.
         """
         path = Path(path)
         _refuse_partial_restore(path)
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
         elif not path.exists():
-            raise StoreError(f"no store at {path}")
+            raise StoreUnavailable(f"no store at {path}")
         connect_args = {"threads": threads, "memory_limit": memory_limit}
         try:
             con = connect(path, read_only=read_only, **connect_args)
-        except duckdb.IOException as exc:
-            raise StoreError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+        except duckdb.Error as exc:
+            raise StoreUnavailable(f"cannot open {path}: {first_line(exc)}") from None
         store = cls(con, path, read_only=read_only)
         store._connect_args = connect_args
         try:
             try:
                 migrate(con, path, load_migrations(migrations_dir), read_only=read_only)
-            except MigrationError as exc:
-                raise StoreError(str(exc)) from None
-            except MigrationRefused as exc:
-                raise (StoreVersionError if exc.newer else StoreError)(str(exc)) from None
-            store._prepare()
+                store._prepare()
+                if not read_only:
+                    store.verify_rollups()
+            except duckdb.Error as exc:
+                raise StoreUnavailable(f"cannot open {path}: {first_line(exc)}") from exc
         except BaseException:
             con.close()
             raise
-        if not read_only:
-            try:
-                store.verify_rollups()
-            except BaseException:
-                con.close()
-                raise
         return store
 
     def _prepare(self) -> None:
         """Session settings of a freshly opened connection, and the rollup watermark."""
-        # Every session (cursors included) reads and buckets time in UTC whatever the host's
-        # zone: rollup hours and the dashboard's bucket edges depend on it.
-        self._con.execute("SET GLOBAL TimeZone = 'UTC'")
+        self._con.execute(sql_admin.SESSION_UTC)
         self._load_rollup_state()
-        # Nothing after this point may read or write files other than the store itself.
-        self._con.execute("SET enable_external_access = false")
-        self._con.execute("SET lock_configuration = true")
+        for setting in sql_admin.SESSION_LOCKDOWN:  # nothing after this reads or writes other files
+            self._con.execute(setting)
 
     def close(self) -> None:
         """Fold the rollups, checkpoint and close; idempotent."""
@@ -119,27 +107,30 @@ class Store(RollupUpkeep, StoreHealth, ReadQueries):
             try:
                 if not self.read_only:
                     self._transaction(self._fold)
-                    self._con.execute("CHECKPOINT")
+                    self._con.execute(sql_admin.CHECKPOINT)
             except duckdb.Error as exc:  # e.g. a full disk: the WAL holds every commit, replayed at the next open
                 log.warning("store %s closed without its final checkpoint: %s", self.path, str(exc).splitlines()[0])
             finally:
                 self._con.close()
 
+    @translating
     def applied_migrations(self) -> list[tuple[int, str]]:
         """(version, name) of every migration recorded in the store."""
-        return [(int(v), str(n)) for v, n in self._cursor().execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()]
+        return [(int(v), str(n)) for v, n, _ in self._cursor().execute(sql_admin.APPLIED_MIGRATIONS).fetchall()]
 
     # --- writes --------------------------------------------------------------------
     def subscribe(self, listener: Callable[[pa.Table], None]) -> None:
         """Call ``listener(rows)`` after each durable commit with the new ``calls`` rows (Arrow)."""
         self._listeners.append(listener)
 
+    @translating
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         """Run one write statement, serialized with ingest (for the alert engine's tables)."""
         with self._write_lock:
             self._check_open()
             self._con.execute(sql, list(params))
 
+    @translating
     def insert_spans(self, batch: pa.Table, supersede: pa.Table | None = None, *, fold: bool = True) -> pa.Table:
         """Durably insert call rows (SPANS_ARROW_SCHEMA); duplicates of stored keys are ignored.
 
@@ -182,20 +173,18 @@ class Store(RollupUpkeep, StoreHealth, ReadQueries):
         """
         con = self._con
         try:
-            con.execute(f"INSERT INTO {CALLS_TABLE} BY NAME SELECT * FROM {name}")
+            con.execute(sql_writes.insert_calls(name))
             return None
         except duckdb.ConstraintException:
-            con.execute("ROLLBACK")
-            con.execute("BEGIN")
-        return con.execute(
-            f"INSERT OR IGNORE INTO {CALLS_TABLE} BY NAME SELECT * FROM {name} RETURNING trace_id, span_id"
-        ).fetchall()
+            con.execute(sql_admin.ROLLBACK)
+            con.execute(sql_admin.BEGIN)
+        return con.execute(sql_writes.insert_new_calls(name)).fetchall()
 
     def _transaction(self, work: Callable[[], Any]) -> Any:
-        self._con.execute("BEGIN")
+        self._con.execute(sql_admin.BEGIN)
         try:
             result = work()
-            self._con.execute("COMMIT")
+            self._con.execute(sql_admin.COMMIT)
         except BaseException:
             self._rollback_quietly()  # keeps the real error (a failed COMMIT leaves no transaction)
             raise
@@ -213,16 +202,9 @@ class Store(RollupUpkeep, StoreHealth, ReadQueries):
         try:
             # Take folded rows out of the rollups before they leave the calls view (a later fold
             # reads the view, so rows not folded yet simply never enter).
-            leaving = self._con.sql(
-                f"SELECT c.* FROM {CALLS_TABLE} AS c JOIN {name} AS k USING (trace_id, span_id) "
-                "WHERE NOT c.superseded AND c.ingested_at <= $1",
-                params=[self._rolled_through],
-            ).to_arrow_table()
+            leaving = self._con.sql(sql_writes.folded_rows_of(name), params=[self._rolled_through]).to_arrow_table()
             self._subtract(leaving)
-            self._con.execute(
-                f"UPDATE {CALLS_TABLE} AS c SET superseded = true FROM {name} AS k "
-                "WHERE c.trace_id = k.trace_id AND c.span_id = k.span_id"
-            )
+            self._con.execute(sql_writes.mark_superseded(name))
         finally:
             self._con.unregister(name)
 
@@ -235,6 +217,7 @@ class Store(RollupUpkeep, StoreHealth, ReadQueries):
             except Exception:  # a subscriber's bug must not fail ingest that is already durable
                 log.exception("store subscriber %r failed", listener)
 
+    @translating
     def delete_older_than(self, cutoff: datetime) -> int:
         """Retention: drop calls that started before ``cutoff``; returns the number removed."""
         # Whole hours only: a rollup bucket must hold all of its calls or none of them.
@@ -243,50 +226,60 @@ class Store(RollupUpkeep, StoreHealth, ReadQueries):
             self._check_open()
 
             def delete() -> int:  # one transaction: calls and rollups lose the same hours
-                row = self._con.execute(f"DELETE FROM {CALLS_TABLE} WHERE start_time < ?", [cutoff]).fetchone()
+                row = self._con.execute(sql_writes.DELETE_CALLS_BEFORE, [cutoff]).fetchone()
                 for rollup in ROLLUPS:
-                    self._con.execute(f"DELETE FROM {rollup.table} WHERE {rollup.bucket} < ?", [cutoff])
+                    self._con.execute(rollup.delete_before(), [cutoff])
                 return int(row[0]) if row else 0
 
             return int(self._transaction(delete))
 
+    @translating
     def load_arrow(self, table: str, data: pa.Table) -> None:
-        """Append ``data`` into ``table`` by column name (restore)."""
+        """Append ``data`` into ``table`` by column name (restore).
+
+        Raises:
+            QueryRefused: ``table`` is not a plain table name.
+        """
         if not re.fullmatch(r"[a-z_][a-z0-9_]*", table):
-            raise ValueError(f"bad table name {table!r}")
+            raise QueryRefused(f"bad table name {table!r}")
         with self._write_lock:
             self._check_open()
             name = f"load_{threading.get_ident()}"
             self._con.register(name, data)
             try:
-                self._con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {name}")
+                self._con.execute(sql_writes.append_into(table, name))
             finally:
                 self._con.unregister(name)
             self._load_rollup_state()  # restored calls and rollup_state carry their own stamps
 
     # --- reads ---------------------------------------------------------------------
+    @translating
     def table_names(self) -> list[str]:
         """Base tables of the store (what a backup holds), schema_migrations first."""
-        names = [str(r[0]) for r in self._cursor().execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() AND NOT temporary ORDER BY table_name"
-        ).fetchall()]
+        names = [str(r[0]) for r in self._cursor().execute(sql_admin.TABLE_NAMES).fetchall()]
         return sorted(names, key=lambda n: (n != "schema_migrations", n))
 
+    @translating
     def snapshot(self, tables: Sequence[str]) -> dict[str, pa.Table]:
-        """Read whole tables in ONE transaction: a consistent copy while ingest goes on."""
+        """Read whole tables in ONE transaction: a consistent copy while ingest goes on.
+
+        Raises:
+            QueryRefused: a name is not a table of the store.
+        """
         known = set(self.table_names())
         for name in tables:
             if name not in known:
-                raise ValueError(f"no table {name!r}")
+                raise QueryRefused(f"no table {name!r}")
         cur = self._cursor()
         try:
-            cur.execute("BEGIN TRANSACTION")
-            out = {name: cur.sql(f'SELECT * FROM "{name}"').to_arrow_table() for name in tables}
-            cur.execute("COMMIT")
+            cur.execute(sql_admin.BEGIN)
+            out = {name: cur.sql(sql_admin.whole_table(name)).to_arrow_table() for name in tables}
+            cur.execute(sql_admin.COMMIT)
             return out
         finally:
             cur.close()
 
+    @translating
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """First column of the first row of a read query (None when empty)."""
         cur = self._cursor()
@@ -295,6 +288,30 @@ class Store(RollupUpkeep, StoreHealth, ReadQueries):
             return row[0] if row else None
         finally:
             cur.close()
+
+    @translating
+    def recent_call_keys(self, limit: int) -> list[tuple[Any, ...]]:
+        """(trace_id, span_id, parent_span_id, response_id, source_rank, source, superseded) of
+        the ``limit`` newest stored rows, oldest first (the stacking index's preload)."""
+        table = self.read_arrow(sql_admin.RECENT_CALL_KEYS, [limit])
+        return list(zip(*(table.column(i).to_pylist() for i in range(table.num_columns)), strict=True))
+
+    @translating
+    def reprice_rows(self, cost_columns: tuple[str, ...], since: datetime | None) -> list[dict[str, Any]]:
+        """Every stored call (superseded ones too) started at or after ``since``: what a reprice
+        needs to price it, and its stored ``cost_columns``."""
+        sql = sql_admin.reprice_rows(cost_columns, since=since is not None)
+        return self.read_arrow(sql, [since] if since is not None else []).to_pylist()
+
+    @translating
+    def spend_since(self, moment: datetime) -> Decimal:
+        """Total cost of the calls started at or after ``moment`` (0 when none)."""
+        return Decimal(self.scalar(sql_admin.SPEND_SINCE, [moment]) or 0)
+
+    @translating
+    def unpriced_calls(self) -> int:
+        """How many stored calls have no price."""
+        return int(self.scalar(sql_admin.UNPRICED_CALLS) or 0)
 
     def size_bytes(self) -> int:
         """Bytes on disk of the store file plus its WAL."""
@@ -308,7 +325,7 @@ class Store(RollupUpkeep, StoreHealth, ReadQueries):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise StoreError("store is closed")
+            raise StoreUnavailable("store is closed")
 
 
 def _floor_hour(moment: datetime) -> datetime:
