@@ -8,6 +8,7 @@ a slow channel never delays evaluation.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -21,7 +22,7 @@ import pyarrow as pa
 
 from claudescope.alerts import sql
 from claudescope.alerts.delivery import Channel, Sender, parse_channels
-from claudescope.alerts.judge import judge
+from claudescope.alerts.judge import changed, judge
 from claudescope.alerts.messages import Event
 from claudescope.alerts.outbox import NewEvent, Outbox, StoreLike
 from claudescope.alerts.rules import Rule, Verdict, compile_rules
@@ -62,6 +63,8 @@ class AlertEngine:
         self._outbox = Outbox(store, self.channels, Sender(self.channels, app_url=config.notify.dashboard_url),
                               config.notify.dashboard_url, timedelta(seconds=group_wait_s))
         self._status: dict[str, Status] = {}
+        # Per firing series: the event that fired it and the value its summary states.
+        self._shown: dict[str, tuple[str, float | None]] = {}
         self._loaded = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -100,18 +103,23 @@ class AlertEngine:
             now = self._clock()
             pending: list[NewEvent] = []
             statuses: dict[str, Status] = {}
+            refreshes: dict[str, Verdict] = {}
             for rule in self.rules:
                 if ingest and not rule.spec.on_ingest:
                     continue
                 rule_statuses: dict[str, Status] = {}
+                rule_refreshes: dict[str, Verdict] = {}
                 try:
-                    pending += self._evaluate_rule(rule, now, rule_statuses)
+                    pending += self._evaluate_rule(rule, now, rule_statuses, rule_refreshes)
                 except Exception:  # one broken rule must not silence the others
                     log.exception("alert rule %s failed to evaluate", rule.name)
                     continue
                 statuses.update(rule_statuses)
+                refreshes.update(rule_refreshes)
             self._outbox.record(pending)
             self._status.update(statuses)
+            self._remember(pending)
+            self._refresh(refreshes)
         if pending:
             self._deliver.set()
         return [p.event for p in pending]
@@ -121,7 +129,29 @@ class AlertEngine:
         return self._outbox.deliver_due(self._clock())
 
     # --- internals -----------------------------------------------------------------------
-    def _evaluate_rule(self, rule: Rule, now: datetime, statuses: dict[str, Status]) -> list[NewEvent]:
+    def _remember(self, recorded: list[NewEvent]) -> None:
+        """Note which event each series fired with (a resolved series has none)."""
+        for new in recorded:
+            if new.event.state == "firing":
+                self._shown[new.alert_key] = (new.event.id, new.event.details.get("value"))
+            else:
+                self._shown.pop(new.alert_key, None)
+
+    def _refresh(self, verdicts: dict[str, Verdict]) -> None:
+        """Rewrite the stored summary of series still firing whose numbers moved materially.
+
+        The dashboard shows a firing alert's stored text: without this an ``unpriced_model``
+        alert would say "1 calls" while 41 are unpriced. Nothing is sent again (the same alert,
+        no new event), and an event still waiting for its channel goes out with the fresh text.
+        """
+        for alert_key, verdict in verdicts.items():
+            event_id, _ = self._shown[alert_key]
+            patch = json.dumps({k: v for k, v in verdict.details.items() if k != "level"}, default=str)
+            self._store.execute(sql.REFRESH_EVENT, [verdict.summary, patch, event_id])
+            self._shown[alert_key] = (event_id, verdict.value)
+
+    def _evaluate_rule(self, rule: Rule, now: datetime, statuses: dict[str, Status],
+                       refreshes: dict[str, Verdict]) -> list[NewEvent]:
         start, end = self._period(rule, now)
         query, params = sql.measure(rule, now, start)
         verdicts = {v.key: v for v in judge(rule, self._store.read_arrow(query, params).to_pylist(), now, end)}
@@ -136,6 +166,9 @@ class AlertEngine:
             statuses[alert_key] = new
             if transition is not None:
                 events.append(self._event(rule, key, alert_key, transition, verdict, now, start or now - rule.window))
+            elif new.phase == "firing" and verdict is not None and alert_key in self._shown \
+                    and changed(rule, self._shown[alert_key][1], verdict.value):
+                refreshes[alert_key] = verdict
         return events
 
     def _event(self, rule: Rule, key: str, alert_key: str, transition: str, verdict: Verdict | None,
@@ -177,6 +210,8 @@ class AlertEngine:
             return
         for row in self._store.read_arrow(sql.LATEST_STATES).to_pylist():
             self._status[row["alert_key"]] = restored(row["state"], row["level"], row["last_time"], row["last_fired"])
+            if row["state"] == "firing" and row["fired_id"]:
+                self._shown[row["alert_key"]] = (row["fired_id"], row["fired_value"])
         self._loaded = True
 
     def _probe_where_clauses(self) -> None:

@@ -28,6 +28,16 @@ def judge(rule: Rule, rows: Sequence[Row], now: datetime, period_end: datetime |
     return verdicts
 
 
+def changed(rule: Rule, before: float | None, after: float) -> bool:
+    """Whether a firing alert's measure moved enough for its stored summary to follow: any
+    change of a count of calls (``unpriced_model``), a tenth of a rate or an amount otherwise."""
+    if before is None:
+        return True
+    if rule.kind == "unpriced_model":
+        return after != before
+    return abs(after - before) > 0.1 * abs(before)
+
+
 def money(value: Decimal | float) -> str:
     """USD for people: cents above a dollar, four decimals below."""
     amount = Decimal(str(value))

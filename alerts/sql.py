@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from claudescope.alerts.rules import Rule
+from claudescope.call_facts import TOTAL_INPUT_TOKENS_SQL
 
 Query = tuple[str, list[Any]]
 
@@ -21,8 +22,7 @@ _ERROR_CONDITIONS = {
     "timeout": "error_type = 'timeout'",
     "connection": "error_type = 'connection_error'",
 }
-_TOTAL_INPUT = ("coalesce(input_tokens, 0) + coalesce(cache_read_tokens, 0) "
-                "+ coalesce(cache_write_5m_tokens, 0) + coalesce(cache_write_1h_tokens, 0)")
+_TOTAL_INPUT = TOTAL_INPUT_TOKENS_SQL
 _TS = "CAST(? AS TIMESTAMPTZ)"
 
 
@@ -100,7 +100,7 @@ def _cache(rule: Rule, now: datetime) -> Query:
 
 
 def _headroom(rule: Rule, now: datetime) -> Query:
-    # The resource name comes from a fixed list (rules.RATELIMIT_RESOURCES), never from user text.
+    # The resource name comes from a fixed list (call_facts.RATELIMIT_RESOURCES), never from user text.
     prefix = f"claudescope.ratelimit.{rule.params['resource']}"
     remaining = f"TRY_CAST(json_extract_string(attributes, '$.\"{prefix}.remaining\"') AS DOUBLE)"
     limit = f"TRY_CAST(json_extract_string(attributes, '$.\"{prefix}.limit\"') AS DOUBLE)"
@@ -142,9 +142,14 @@ def insert_events(count: int) -> str:
 LATEST_STATES = """
 SELECT alert_key, arg_max(rule, time) AS rule, arg_max(state, time) AS state, max(time) AS last_time,
        arg_max(CAST(json_extract(details, '$.level') AS INTEGER), time) AS level,
-       max(time) FILTER (WHERE state = 'firing') AS last_fired
+       max(time) FILTER (WHERE state = 'firing') AS last_fired,
+       arg_max(id, time) FILTER (WHERE state = 'firing') AS fired_id,
+       arg_max(TRY_CAST(json_extract(details, '$.value') AS DOUBLE), time) FILTER (WHERE state = 'firing') AS fired_value
 FROM alert_events WHERE alert_key IS NOT NULL GROUP BY alert_key
 """
+
+# A firing alert's numbers moved (engine._refresh): its stored text follows, with no new event to deliver.
+REFRESH_EVENT = "UPDATE alert_events SET summary = ?, details = json_merge_patch(details, ?::JSON) WHERE id = ?"
 
 PENDING_EVENTS = """
 SELECT id, time, rule, alert_key, severity, state, summary, details, routes FROM alert_events

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pandas as pd
 
+from claudescope.call_facts import INPUT_TOKEN_COLUMNS
 from claudescope.dashboard import formatting as fmt
 from claudescope.dashboard.frames import dec, num
 
@@ -39,8 +40,7 @@ def _caching(by_feature: pd.DataFrame) -> list[Suggestion]:
     rows = []
     for r in by_feature.itertuples(index=False):
         spend = dec(r.cost_input_usd)
-        all_input = sum(num(getattr(r, c)) for c in ("input_tokens", "cache_read_tokens", "cache_write_5m_tokens",
-                                                     "cache_write_1h_tokens"))
+        all_input = sum(num(getattr(r, c)) for c in INPUT_TOKEN_COLUMNS)
         hit = num(r.cache_read_tokens) / all_input if all_input else 0.0
         if spend is not None and spend >= MIN_INPUT_SPEND and hit < LOW_HIT_RATE:
             rows.append((spend, Suggestion(

@@ -1,4 +1,4 @@
-"""Altair chart builders with one colour per model everywhere.
+"""Altair chart builders: distinct colours, 24-hour UTC time axes, whole-number count axes.
 
 Charts plot floats (Vega needs numbers); the exact Decimal amounts are what tables and metrics
 show, so nothing shown as money goes through float except a bar's height.
@@ -6,7 +6,6 @@ show, so nothing shown as money goes through float except a bar's height.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -15,39 +14,57 @@ import pandas as pd
 
 from claudescope.safetext import visible
 
-# Model families keep their hue across pages; versions get shades of it.
-_FAMILY_SHADES: dict[str, tuple[str, ...]] = {
-    "opus": ("#7b4fd6", "#a07be8", "#5a32a8", "#c3a8f5"),
-    "sonnet": ("#d97757", "#e89a7f", "#b85a3c", "#f2bca8"),
-    "haiku": ("#2a9d8f", "#52b8ab", "#1d7268", "#8fd4cb"),
-    "fable": ("#e0a100", "#f0c040", "#b07f00", "#f5d67a"),
-    "mythos": ("#c2410c", "#ea580c", "#9a3412", "#fb923c"),
-}
-_OTHER = ("#6b7280", "#3b82f6", "#ef4444", "#10b981", "#f59e0b", "#8b5cf6", "#ec4899", "#14b8a6")
+# Tableau 10 then its dark variants: categorical, every pair tells apart (no two shades of a hue
+# side by side). Series take them in sorted order, so one set of models has one set of colours.
+PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+           "#9c755f", "#bab0ac", "#1f4e79", "#a0522d", "#2e7d32", "#6a1b9a")
 # Stop reasons read the same on every chart: normal endings calm, truncation and refusal loud.
 STOP_REASON_COLORS: dict[str, str] = {
-    "end_turn": "#2a9d8f", "tool_use": "#3b82f6", "stop_sequence": "#8fd4cb", "max_tokens": "#d97757",
-    "refusal": "#dc2626", "pause_turn": "#e0a100", "model_context_window_exceeded": "#7b4fd6", "(none)": "#c4c4c4",
+    "end_turn": "#59a14f", "tool_use": "#4e79a7", "stop_sequence": "#76b7b2", "max_tokens": "#f28e2b",
+    "refusal": "#e15759", "pause_turn": "#edc948", "model_context_window_exceeded": "#b07aa1", "(none)": "#bab0ac",
 }
-_SERIES = ("#d97757", "#2a9d8f", "#7b4fd6", "#e0a100", "#3b82f6", "#ef4444", "#10b981", "#8b5cf6", "#ec4899",
-           "#6b7280", "#14b8a6", "#f59e0b")
+TIME_FORMAT = "%Y-%m-%d %H:%M UTC"
 
 
-def model_color(model: str) -> str:
-    """The colour of ``model``: its family's hue, a stable shade per version."""
-    digest = int(hashlib.sha1(model.encode()).hexdigest(), 16)
-    for family, shades in _FAMILY_SHADES.items():
-        if family in model.lower():
-            return shades[digest % len(shades)]
-    return _OTHER[digest % len(_OTHER)]
+def color_scale(values: Sequence[str], *, by_model: bool = False, fixed: dict[str, str] | None = None) -> alt.Scale:
+    """A scale giving each series its own colour from ``PALETTE`` (in sorted order); ``fixed`` wins.
 
-
-def color_scale(values: Sequence[str], *, by_model: bool, fixed: dict[str, str] | None = None) -> alt.Scale:
-    """A scale mapping each series to a colour; models use ``model_color``, ``fixed`` wins."""
+    ``by_model`` is kept for callers: models take the palette like any other series.
+    """
     domain = sorted({str(v) for v in values})
-    colors = [(fixed or {}).get(v) or (model_color(v) if by_model else _SERIES[i % len(_SERIES)])
-              for i, v in enumerate(domain)]
+    free = [c for c in PALETTE if c not in (fixed or {}).values()] or list(PALETTE)
+    colors, i = [], 0
+    for value in domain:
+        if fixed and value in fixed:
+            colors.append(fixed[value])
+        else:
+            colors.append(free[i % len(free)])
+            i += 1
     return alt.Scale(domain=domain, range=colors)
+
+
+def time_axis(times: pd.Series, step: timedelta | None = None) -> alt.Axis:
+    """A UTC time axis in 24-hour time: ``%H:%M`` within a day, ISO dates across days."""
+    span = (times.max() - times.min()) if len(times) else timedelta(0)
+    if step is not None and step >= timedelta(days=1):
+        label = "%Y-%m-%d"
+    elif span is not pd.NaT and span >= timedelta(days=1):
+        label = "%Y-%m-%d %H:%M"
+    else:
+        label = "%H:%M"
+    # labelExpr as well as format: Streamlit's chart theme replaces a temporal axis' format with
+    # Vega's 12-hour default ("06 PM"); an expression is drawn as written.
+    return alt.Axis(format=label, formatType="utc", labelExpr=f"utcFormat(datum.value, '{label}')",
+                    labelOverlap=True)
+
+
+def _time(x: str, times: pd.Series, step: timedelta | None = None) -> alt.X:
+    return alt.X(f"{x}:T", title=None, scale=alt.Scale(type="utc"), axis=time_axis(times, step))
+
+
+def _count_axis(fmt: str) -> alt.Axis:
+    # Whole numbers only: at small counts Vega would tick 0, 0.5, 1 and label them 0, 1, 1.
+    return alt.Axis(format=fmt, tickMinStep=1)
 
 
 def stacked_bars(frame: pd.DataFrame, *, x: str, y: str, color: str, y_title: str, by_model: bool,
@@ -59,12 +76,13 @@ def stacked_bars(frame: pd.DataFrame, *, x: str, y: str, color: str, y_title: st
         alt.Chart(data)
         .mark_bar()
         .encode(
-            x=alt.X(f"{x}:T", title=None),
+            x=_time(x, data[x], step),
             x2="bucket_end:T",
-            y=alt.Y(f"sum({y}):Q", title=y_title, axis=alt.Axis(format="$,.2f" if money else "~s")),
+            y=alt.Y(f"sum({y}):Q", title=y_title,
+                    axis=alt.Axis(format="$,.2f", tickMinStep=0.01) if money else _count_axis(",.0f")),
             color=alt.Color(f"{color}:N", scale=color_scale(data[color].tolist(), by_model=by_model), title=None),
-            tooltip=[alt.Tooltip(f"{x}:T", title="time"), alt.Tooltip(f"{color}:N"),
-                     alt.Tooltip(f"sum({y}):Q", title=y_title, format=fmt)],
+            tooltip=[alt.Tooltip(f"{x}:T", title="time", format=TIME_FORMAT, formatType="utc"),
+                     alt.Tooltip(f"{color}:N"), alt.Tooltip(f"sum({y}):Q", title=y_title, format=fmt)],
         )
         .properties(height=300)
     )
@@ -78,11 +96,11 @@ def lines(frame: pd.DataFrame, *, x: str, y: str, color: str, y_title: str, by_m
         alt.Chart(data)
         .mark_line(point=True)
         .encode(
-            x=alt.X(f"{x}:T", title=None),
+            x=_time(x, data[x]),
             y=alt.Y(f"{y}:Q", title=y_title, axis=alt.Axis(format=y_format)),
             color=alt.Color(f"{color}:N", scale=color_scale(data[color].tolist(), by_model=by_model), title=None),
-            tooltip=[alt.Tooltip(f"{x}:T", title="time"), alt.Tooltip(f"{color}:N"),
-                     alt.Tooltip(f"{y}:Q", title=y_title, format=y_format)],
+            tooltip=[alt.Tooltip(f"{x}:T", title="time", format=TIME_FORMAT, formatType="utc"),
+                     alt.Tooltip(f"{color}:N"), alt.Tooltip(f"{y}:Q", title=y_title, format=y_format)],
         )
         .properties(height=280)
     )
@@ -92,15 +110,16 @@ def ranked_bars(frame: pd.DataFrame, *, label: str, value: str, title: str, mone
                 by_model: bool = False) -> alt.Chart:
     """Horizontal bars, largest first."""
     data = _labels(frame, label).assign(**{value: frame[value].map(_to_float)})
-    color = (alt.Color(f"{label}:N", scale=color_scale(data[label].tolist(), by_model=True), legend=None)
-             if by_model else alt.value("#d97757"))
+    color = (alt.Color(f"{label}:N", scale=color_scale(data[label].tolist()), legend=None)
+             if by_model else alt.value(PALETTE[0]))
     fmt = "$,.2f" if money else ",.0f"
     return (
         alt.Chart(data)
         .mark_bar()
         .encode(
             y=alt.Y(f"{label}:N", sort="-x", title=None, axis=alt.Axis(labelOverlap=False, labelLimit=220)),
-            x=alt.X(f"{value}:Q", title=title, axis=alt.Axis(format=fmt)),
+            x=alt.X(f"{value}:Q", title=title,
+                    axis=alt.Axis(format=fmt, tickMinStep=0.01) if money else _count_axis(fmt)),
             color=color,
             tooltip=[alt.Tooltip(f"{label}:N"), alt.Tooltip(f"{value}:Q", title=title, format=fmt)],
         )

@@ -16,27 +16,52 @@ SUMMARY_LIMIT = 400  # a stored alert summary or error message: longer than one 
 _MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
 
 
-def money(value: Decimal | float | int | str | None, *, precise: bool = False) -> str:
-    """``$1,234.56``; sub-cent amounts keep three significant digits (``$0.000375``).
+CENT = Decimal("0.01")
+UNIT = Decimal("0.0001")
+UNPRICED = "unpriced"
 
-    ``precise`` keeps three significant digits below one dollar too (unit costs: ``$0.0413``).
+
+def money(value: Decimal | float | int | str | None) -> str:
+    """A total, in cents: ``$1,234.56``. A non-zero total that rounds to no cent reads
+    ``<$0.01``: never ``$0.00``, which would say it was free."""
+    return _amount(value, CENT)
+
+
+def unit_money(value: Decimal | float | int | str | None) -> str:
+    """A per-call or per-unit cost, always to four decimals (``$0.0036``, ``$0.8250``), so a
+    column of them lines up; a non-zero cost below that reads ``<$0.0001``."""
+    return _amount(value, UNIT)
+
+
+def priced(value: Decimal | float | int | str | None, unpriced_calls: int, *, unit: bool = False) -> str:
+    """Money that may leave out calls to models with no price: those are never shown as $0.
+
+    ``unpriced (3 calls)`` when nothing is priced, ``$1.20 + 3 unpriced`` when part is.
     """
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    shown = (unit_money if unit else money)(value)
+    if unpriced_calls <= 0:
+        return shown
+    if is_missing(value) or Decimal(str(value)) == 0:
+        return f"{UNPRICED} ({count(unpriced_calls)} calls)"
+    return f"{shown} + {count(unpriced_calls)} {UNPRICED}"
+
+
+def is_missing(value: object) -> bool:
+    """True for NULL as a query answers it: None, NaN or pandas' NA."""
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _amount(value: Decimal | float | int | str | None, step: Decimal) -> str:
+    if is_missing(value):
         return MISSING
     amount = value if isinstance(value, Decimal) else Decimal(str(value))
     sign = "-" if amount < 0 else ""
-    amount = abs(amount)
+    rounded = abs(amount).quantize(step, rounding=ROUND_HALF_UP)
     if amount == 0:
-        return "$0.00"
-    if amount >= (Decimal(1) if precise else Decimal("0.01")):
-        return f"{sign}${amount.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,}"
-    # Small amounts: three significant digits, so a per-call price is still readable.
-    exponent = amount.adjusted() - 2
-    text = format(amount.quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_UP), "f")
-    if "." in text:
-        whole, _, frac = text.partition(".")
-        text = f"{whole}.{frac.rstrip('0').ljust(2, '0')}"  # cents always show: $0.20, not $0.2
-    return f"{sign}${text}"
+        return f"${Decimal(0).quantize(step)}"
+    if rounded == 0:
+        return f"{sign}<${step}"
+    return f"{sign}${rounded:,}"
 
 
 def tokens(value: int | float | None) -> str:

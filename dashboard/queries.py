@@ -1,9 +1,9 @@
-"""Every SQL statement the dashboard runs, one function per question it answers.
+"""The dashboard's queries about money, usage, caching, single calls and alerts.
 
-Pages call these and never hold SQL. Each function takes the ``QueryClient`` and the page's
-``Filters`` and returns a DataFrame whose additive columns are merged across shards (see
-``frames``). The query API takes no bind parameters, so every literal goes through ``_lit`` /
-``_ts``, which quote it; user input never reaches SQL unquoted.
+Pages call these (and ``queries_reliability``'s, re-exported here) and never hold SQL. Each
+function takes the ``QueryClient`` and the page's ``Filters`` and returns a DataFrame whose
+additive columns are merged across shards (see ``frames``). SQL text is built with
+``sqltext`` (every literal quoted); which calls each number counts is ``metrics``'.
 
 Additive aggregates (spend, calls, tokens by bucket / model / feature / user) read the collector's
 rollups through ``rollup`` whenever the filters allow, with the same result as the raw query;
@@ -12,40 +12,36 @@ percentiles, per-call detail and service / prompt-version filters read ``calls``
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pandas as pd
 
+from claudescope.call_facts import TOTAL_INPUT_TOKENS_SQL
 from claudescope.dashboard import rollup
 from claudescope.dashboard.client import QueryClient
 from claudescope.dashboard.filters import Filters, bucket_step
 from claudescope.dashboard.frames import to_frame, total
+from claudescope.dashboard.metrics import FAILED_MODEL_CALL, MODEL_CALL, UNPRICED
+from claudescope.dashboard.queries_reliability import (  # noqa: F401 (re-exported: pages read queries.*)
+    ALL_MODELS, HEADROOM_WINDOW, RATELIMIT, errors_by_type, latency_by_model, latency_over_time,
+    latency_percentiles, output_vs_max_tokens, ratelimit_headroom, retry_cost, stop_reasons, stop_reasons_by,
+)
+from claudescope.dashboard.sqltext import DIMENSIONS, MODEL, where  # noqa: F401 (re-exported)
+from claudescope.dashboard.sqltext import attr as _attr
+from claudescope.dashboard.sqltext import bucket as _bucket
+from claudescope.dashboard.sqltext import decimal_key as _decimal_key
+from claudescope.dashboard.sqltext import lit as _lit
+from claudescope.dashboard.sqltext import ts as _ts
 
-MODEL = "coalesce(response_model, request_model, '(unknown)')"
 # Keys of the attributes JSON this module reads (names from claudescope.semconv).
 PREFIX_HASH = "claudescope.cache.prefix_hash"
 PREFIX_TOKENS = "claudescope.cache.prefix_tokens"
-RATELIMIT = "claudescope.ratelimit."
-HEADROOM_WINDOW = timedelta(hours=24)
-ALL_MODELS = "(all models)"
-DIMENSIONS = {
-    "model": MODEL,
-    "feature": "coalesce(feature, '(none)')",
-    "user": "coalesce(user_id, '(none)')",
-    "prompt_version": "coalesce(prompt_version, '(none)')",
-    "service": "coalesce(service_name, '(none)')",
-}
-# One sort per list: quantile_cont(x, [..]) is 4x faster than one quantile_cont per level.
-_PERCENTILE_LISTS = ("quantile_cont(duration_ms, [0.5, 0.95, 0.99]) AS q, "
-                     "quantile_cont(ttft_ms, [0.5, 0.95]) AS t")
-_PERCENTILE_COLUMNS = ("q[1] AS p50_ms, q[2] AS p95_ms, q[3] AS p99_ms, "
-                       "t[1] AS ttft_p50_ms, t[2] AS ttft_p95_ms")
-_METRICS = {"p50_ms": ("duration_ms", 0.5), "p95_ms": ("duration_ms", 0.95), "p99_ms": ("duration_ms", 0.99),
-            "ttft_p50_ms": ("ttft_ms", 0.5), "ttft_p95_ms": ("ttft_ms", 0.95)}
-_TOKEN_SUMS = """
+_TOKEN_SUMS = f"""
     count(*) AS calls,
     count(*) FILTER (WHERE status = 'error') AS errors,
-    count(*) FILTER (WHERE cost_usd IS NULL AND status = 'ok') AS unpriced_calls,
+    count(*) FILTER (WHERE {MODEL_CALL}) AS model_calls,
+    count(*) FILTER (WHERE {FAILED_MODEL_CALL}) AS model_errors,
+    count(*) FILTER (WHERE {UNPRICED}) AS unpriced_calls,
     coalesce(sum(input_tokens), 0) AS input_tokens,
     coalesce(sum(cache_read_tokens), 0) AS cache_read_tokens,
     coalesce(sum(cache_write_5m_tokens), 0) AS cache_write_5m_tokens,
@@ -57,59 +53,27 @@ _TOKEN_SUMS = """
     sum(cost_cache_read_usd) AS cost_cache_read_usd,
     sum(cost_cache_write_usd) AS cost_cache_write_usd,
     sum(cost_other_usd) AS cost_other_usd"""
-
-
+# Calls to models with no price, beside the spend: from a rollup (count_if(cost_usd IS NULL)) or raw.
+_UNPRICED_EXTRA = {"unpriced_calls": (f"count(*) FILTER (WHERE {UNPRICED})", "sum(unpriced_calls)")}
+_AS_BIGINT = "unpriced_calls::BIGINT AS unpriced_calls"  # a rollup's sum is HUGEINT; raw count(*) is BIGINT
 _CACHE_TOKENS = ("input_tokens", "cache_read_tokens", "cache_write_tokens")
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _ts(moment: datetime) -> str:
-    return f"TIMESTAMPTZ {_lit(moment.isoformat())}"
-
-
-def _attr(key: str) -> str:
-    return f"json_extract_string(attributes, {_lit('$.' + chr(34) + key + chr(34))})"
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(_lit(v) for v in values)})"
-
-
-def where(f: Filters, *, start: datetime | None = None, end: datetime | None = None) -> str:
-    """The WHERE clause of ``f``: time range (overridable) and every attribution filter."""
-    clauses = [f"start_time >= {_ts(start or f.start)}", f"start_time < {_ts(end or f.end)}"]
-    for column, values in (
-        ("service_name", f.services),
-        (MODEL, f.models),
-        ("feature", f.features),
-        ("user_id", f.users),
-        ("prompt_version", f.prompt_versions),
-    ):
-        if values:
-            clauses.append(_in(column, values))
-    return " AND ".join(clauses)
-
-
-def _bucket(f: Filters, start: datetime | None = None) -> str:
-    # Integer epoch arithmetic, not time_bucket(): on TIMESTAMPTZ that goes through calendar code
-    # per row (9 s for 1-day buckets over 10M rows, against 0.5 s). UTC buckets are multiples of
-    # the width. epoch_ms is BIGINT so // floors; epoch() is DOUBLE, where // does not.
-    seconds = int(bucket_step(start or f.start, f.end).total_seconds())
-    return f"to_timestamp((epoch_ms(start_time) // {seconds * 1000}) * {seconds}) AS bucket"
+# Prompt-size bands start above 100K or 200K prompt tokens (claudescope.pricing): a call's band, as
+# text (a label, never summed), so a group's tokens reprice at the rates its calls were billed at.
+_PROMPT = TOTAL_INPUT_TOKENS_SQL
+_PROMPT_BAND = f"CASE WHEN {_PROMPT} > 200000 THEN '200001' WHEN {_PROMPT} > 100000 THEN '100001' ELSE '' END"
 
 
 # --- overview -----------------------------------------------------------------------------
 
 
 def usage_by_model(client: QueryClient, f: Filters) -> pd.DataFrame:
-    """Calls, token kinds and cost parts per model and billing tier: one scan that feeds the
-    headline totals, the cost split and the caching savings of every page."""
+    """Calls, token kinds and cost parts per model and billing facts (tier, geo, speed, prompt-size
+    band): one scan that feeds the headline totals, the cost split and the caching savings of
+    every page, grouped finely enough to reprice each group exactly (``savings.caching_savings``)."""
     sql = f"""SELECT {MODEL} AS model, coalesce(service_tier, 'standard') AS service_tier,
-        {_TOKEN_SUMS} FROM calls WHERE {where(f)} GROUP BY 1, 2"""
-    return to_frame(client.query(sql), keys=["model", "service_tier"])
+        coalesce(inference_geo, '') AS inference_geo, coalesce(speed, '') AS speed, {_PROMPT_BAND} AS prompt_band,
+        {_TOKEN_SUMS} FROM calls WHERE {where(f)} GROUP BY 1, 2, 3, 4, 5"""
+    return to_frame(client.query(sql), keys=["model", "service_tier", "inference_geo", "speed", "prompt_band"])
 
 
 def totals(client: QueryClient, f: Filters) -> pd.DataFrame:
@@ -140,19 +104,6 @@ def budget_spend(client: QueryClient, f: Filters, day_start: datetime, month_sta
     return to_frame(client.query(sql))
 
 
-def latency_percentiles(client: QueryClient, f: Filters, metric: str | None = None) -> pd.DataFrame:
-    """p50 / p95 / p99 wall time over the range (max across shards: an upper bound); only
-    ``metric`` (e.g. ``p95_ms``) if given, one exact quantile being much cheaper than five."""
-    if metric is not None:
-        column, level = _METRICS[metric]
-        sql = f"""SELECT quantile_cont({column}, {level}) AS {metric}
-            FROM calls WHERE {where(f)} AND operation <> 'count_tokens'"""
-        return to_frame(client.query(sql), merge="max")
-    sql = f"""SELECT {_PERCENTILE_COLUMNS} FROM (SELECT {_PERCENTILE_LISTS}
-        FROM calls WHERE {where(f)} AND operation <> 'count_tokens')"""
-    return to_frame(client.query(sql), merge="max")
-
-
 def cost_by(client: QueryClient, f: Filters, dimension: str) -> pd.DataFrame:
     """Which models / features / users / prompt versions cost the most, with token sums."""
     column = DIMENSIONS[dimension]
@@ -162,14 +113,17 @@ def cost_by(client: QueryClient, f: Filters, dimension: str) -> pd.DataFrame:
 
 
 def unit_costs(client: QueryClient, f: Filters, dimension: str) -> pd.DataFrame:
-    """Calls, output tokens and spend per value of one dimension, costliest first (from a rollup
-    when the dimension and filters allow; the Cost page's unit-cost table)."""
+    """Calls, output tokens, spend and unpriced calls per value of one dimension, costliest first
+    (from a rollup when the dimension and filters allow; the Cost page's unit-cost table)."""
     p = rollup.plan(f, [dimension]) if dimension in rollup.KEYS else None
     if p:
-        sql = rollup.sql(p, f, where, _lit, _ts, dims=[dimension], measures=["calls", "output_tokens", "cost_usd"])
+        inner = rollup.sql(p, f, where, _lit, _ts, dims=[dimension], measures=["calls", "output_tokens", "cost_usd"],
+                           extra=_UNPRICED_EXTRA)
+        sql = f"SELECT * REPLACE ({_AS_BIGINT}) FROM ({inner})"
     else:
         sql = f"""SELECT {DIMENSIONS[dimension]} AS {dimension}, count(*) AS calls,
-            coalesce(sum(output_tokens), 0) AS output_tokens, sum(cost_usd) AS cost_usd
+            coalesce(sum(output_tokens), 0) AS output_tokens, sum(cost_usd) AS cost_usd,
+            {_UNPRICED_EXTRA["unpriced_calls"][0]} AS unpriced_calls
             FROM calls WHERE {where(f)} GROUP BY 1"""
     frame = to_frame(client.query(sql), keys=[dimension])
     return frame.sort_values("cost_usd", ascending=False, na_position="last", key=_decimal_key)
@@ -196,14 +150,16 @@ def dimension_values(client: QueryClient, f: Filters, limit: int = 500) -> dict[
 
 
 def spend_over_time(client: QueryClient, f: Filters, dimension: str) -> pd.DataFrame:
-    """Spend per time bucket, stacked by one dimension."""
+    """Spend per time bucket, stacked by one dimension, with the calls no price covers."""
     step = bucket_step(f.start, f.end)
     p = rollup.plan(f, [dimension], bucket=step) if dimension in rollup.KEYS else None
     if p:
-        inner = rollup.sql(p, f, where, _lit, _ts, dims=[dimension], measures=["calls", "cost_usd"], bucket=step)
-        sql = f"SELECT bucket, {dimension} AS series, calls, cost_usd FROM ({inner}) ORDER BY 1"
+        inner = rollup.sql(p, f, where, _lit, _ts, dims=[dimension], measures=["calls", "cost_usd"], bucket=step,
+                           extra=_UNPRICED_EXTRA)
+        sql = f"SELECT bucket, {dimension} AS series, calls, cost_usd, {_AS_BIGINT} FROM ({inner}) ORDER BY 1"
         return to_frame(client.query(sql), keys=["bucket", "series"])
-    sql = f"""SELECT {_bucket(f)}, {DIMENSIONS[dimension]} AS series, count(*) AS calls, sum(cost_usd) AS cost_usd
+    sql = f"""SELECT {_bucket(f)}, {DIMENSIONS[dimension]} AS series, count(*) AS calls, sum(cost_usd) AS cost_usd,
+        {_UNPRICED_EXTRA["unpriced_calls"][0]} AS unpriced_calls
         FROM calls WHERE {where(f)} GROUP BY 1, 2 ORDER BY 1"""
     return to_frame(client.query(sql), keys=["bucket", "series"])
 
@@ -212,7 +168,7 @@ def unpriced_calls(client: QueryClient, f: Filters) -> pd.DataFrame:
     """Successful calls whose model has no price (cost unknown, not zero)."""
     sql = f"""SELECT {MODEL} AS model, count(*) AS calls, sum(input_tokens) AS input_tokens,
         sum(output_tokens) AS output_tokens, max(start_time) AS last_seen
-        FROM calls WHERE {where(f)} AND cost_usd IS NULL AND status = 'ok' GROUP BY 1"""
+        FROM calls WHERE {where(f)} AND {UNPRICED} GROUP BY 1"""
     return to_frame(client.query(sql), keys=["model"])
 
 
@@ -244,11 +200,14 @@ def prefix_reuse(client: QueryClient, f: Filters, limit: int = 200) -> pd.DataFr
     sql = f"""WITH raw AS (
             SELECT {_attr(PREFIX_HASH)} AS prefix_hash, {_attr(PREFIX_TOKENS)} AS prefix_tokens,
                 {MODEL} AS model, coalesce(feature, '(none)') AS feature, start_time,
+                coalesce(service_tier, 'standard') AS service_tier, coalesce(inference_geo, '') AS inference_geo,
+                coalesce(speed, '') AS speed,
                 cache_read_tokens, cache_write_5m_tokens + cache_write_1h_tokens AS write_tokens, cost_input_usd
             FROM calls WHERE {where(f)} AND status = 'ok' AND contains(attributes::VARCHAR, {_lit(PREFIX_HASH)})),
         g AS (SELECT *, epoch(start_time - lag(start_time) OVER (PARTITION BY prefix_hash ORDER BY start_time)) AS gap_s
             FROM raw WHERE prefix_hash IS NOT NULL)
         SELECT prefix_hash, any_value(model) AS model, any_value(feature) AS feature,
+            mode(service_tier) AS service_tier, mode(inference_geo) AS inference_geo, mode(speed) AS speed,
             max(TRY_CAST(prefix_tokens AS BIGINT)) AS prefix_tokens, count(*) AS calls,
             count(*) FILTER (WHERE cache_read_tokens > 0) AS cache_hits,
             count(*) FILTER (WHERE write_tokens > 0) AS cache_writes,
@@ -258,124 +217,6 @@ def prefix_reuse(client: QueryClient, f: Filters, limit: int = 200) -> pd.DataFr
         FROM g GROUP BY 1 HAVING count(*) > 1
         ORDER BY max(TRY_CAST(prefix_tokens AS BIGINT)) * count(*) DESC LIMIT {int(limit)}"""
     return to_frame(client.query(sql), merge="concat")
-
-
-# --- latency & reliability ----------------------------------------------------------------
-
-
-def latency_over_time(client: QueryClient, f: Filters, metric: str | None = None) -> pd.DataFrame:
-    """p50/p95/p99 and TTFT p50/p95 per bucket and model; only ``metric`` (e.g. ``p95_ms``) if given.
-
-    The chart shows one percentile at a time: one exact quantile of one column is about a third
-    cheaper than all five over millions of calls.
-    """
-    if metric is not None:
-        column, level = _METRICS[metric]
-        sql = f"""SELECT {_bucket(f)}, {MODEL} AS model, count(*) AS calls, quantile_cont({column}, {level}) AS {metric}
-            FROM calls WHERE {where(f)} AND operation <> 'count_tokens' GROUP BY 1, 2 ORDER BY bucket"""
-        return to_frame(client.query(sql), keys=["bucket", "model"], merge="max")
-    sql = f"""SELECT bucket, model, calls, {_PERCENTILE_COLUMNS} FROM (
-        SELECT {_bucket(f)}, {MODEL} AS model, count(*) AS calls, {_PERCENTILE_LISTS}
-        FROM calls WHERE {where(f)} AND operation <> 'count_tokens' GROUP BY 1, 2) ORDER BY bucket"""
-    return to_frame(client.query(sql), keys=["bucket", "model"], merge="max")
-
-
-def latency_by_model(client: QueryClient, f: Filters) -> pd.DataFrame:
-    """Latency percentiles, error and retry counts per model, plus an ``(all models)`` row: the
-    page's headline percentiles come from the same scan."""
-    sql = f"""SELECT coalesce(model, {_lit(ALL_MODELS)}) AS model, calls, errors, retries, {_PERCENTILE_COLUMNS} FROM (
-        SELECT {MODEL} AS model, count(*) AS calls, count(*) FILTER (WHERE status = 'error') AS errors,
-        coalesce(sum(retries), 0) AS retries, {_PERCENTILE_LISTS}
-        FROM calls WHERE {where(f)} AND operation <> 'count_tokens' GROUP BY GROUPING SETS ((1), ()))
-        ORDER BY calls DESC"""
-    return to_frame(client.query(sql), merge="concat")
-
-
-def errors_by_type(client: QueryClient, f: Filters) -> pd.DataFrame:
-    """Failed calls by error type and final HTTP status."""
-    sql = f"""SELECT coalesce(error_type, 'unknown') AS error_type, coalesce(http_status, 0) AS http_status,
-        count(*) AS calls FROM calls WHERE {where(f)} AND status = 'error' GROUP BY 1, 2"""
-    frame = to_frame(client.query(sql), keys=["error_type", "http_status"])
-    return frame.sort_values("calls", ascending=False)
-
-
-def retry_cost(client: QueryClient, f: Filters) -> pd.DataFrame:
-    """Calls that needed retries, and the wall time they took beyond a typical first try.
-
-    Time lost to retries and backoff is estimated per model as the retried calls' total duration
-    minus as many times the median duration of that model's first-try successes (a sampled
-    median: one pass over the range instead of a sort).
-    """
-    sql = f"""SELECT model, retried_calls, retries, failed_after_retries,
-            greatest(retried_ms - retried_calls * coalesce(median_ms, 0), 0) AS time_lost_ms FROM (
-        SELECT {MODEL} AS model, count(*) FILTER (WHERE retries > 0) AS retried_calls,
-            coalesce(sum(retries) FILTER (WHERE retries > 0), 0) AS retries,
-            count(*) FILTER (WHERE retries > 0 AND status = 'error') AS failed_after_retries,
-            coalesce(sum(duration_ms) FILTER (WHERE retries > 0), 0) AS retried_ms,
-            reservoir_quantile(duration_ms, 0.5, 8192) FILTER (WHERE coalesce(retries, 0) = 0 AND status = 'ok')
-                AS median_ms
-        FROM calls WHERE {where(f)} AND operation <> 'count_tokens' GROUP BY 1) WHERE retried_calls > 0"""
-    return to_frame(client.query(sql), keys=["model"])
-
-
-def ratelimit_headroom(client: QueryClient, f: Filters) -> pd.DataFrame:
-    """Lowest remaining share of each rate limit per bucket over the range's last 24 hours at most.
-
-    Headroom is a now-question, and reading it means parsing every call's attributes JSON, so
-    it is bounded to the most recent day whatever the range.
-    """
-    kinds = ("requests", "tokens", "input_tokens", "output_tokens")
-    cols = ", ".join(
-        f"min(TRY_CAST({_attr(RATELIMIT + k + '.remaining')} AS DOUBLE) / "
-        f"nullif(TRY_CAST({_attr(RATELIMIT + k + '.limit')} AS DOUBLE), 0)) AS \"{k}\""
-        for k in kinds
-    )
-    start = max(f.start, f.end - HEADROOM_WINDOW)
-    sql = f"SELECT {_bucket(f, start)}, {cols} FROM calls WHERE {where(f, start=start)} GROUP BY 1 ORDER BY 1"
-    return to_frame(client.query(sql), keys=["bucket"], merge="min")
-
-
-# --- stop reasons -------------------------------------------------------------------------
-
-
-def stop_reasons(client: QueryClient, f: Filters,
-                 dimensions: tuple[str, ...] = ("model", "feature", "prompt_version")) -> pd.DataFrame:
-    """How calls ended (stop_reason) per model, per feature and per prompt version, in one scan
-    (or only per ``dimensions``: fewer columns to group is a cheaper scan).
-
-    Rows: ``dimension`` (model / feature / prompt_version), ``value``, ``stop_reason``, ``calls``.
-    """
-    columns = {"model": ("response_model", "request_model"), "feature": ("feature",),
-               "prompt_version": ("prompt_version",)}
-    raw = ", ".join(dict.fromkeys(c for d in dimensions for c in columns[d]))
-    labels = ", ".join(f"{DIMENSIONS[d]} AS {d}" for d in dimensions)
-    which = " ".join(f"WHEN grouping({d}) = 0 THEN {_lit(d)}" for d in dimensions)
-    # Counting per raw (dimension columns, stop_reason) first makes one hash aggregate over the
-    # calls with no per-row coalesce; labels and the grouping sets then run over a few rows.
-    sql = f"""WITH r AS (SELECT {raw}, stop_reason, count(*) AS n
-            FROM calls WHERE {where(f)} AND status = 'ok' AND operation <> 'count_tokens' GROUP BY ALL),
-        c AS (SELECT {labels}, coalesce(stop_reason, '(none)') AS stop_reason, n FROM r)
-        SELECT CASE {which} END AS dimension, coalesce({", ".join(dimensions)}) AS value, stop_reason,
-            sum(n)::BIGINT AS calls
-        FROM c GROUP BY GROUPING SETS ({", ".join(f"({d}, stop_reason)" for d in dimensions)})"""
-    return to_frame(client.query(sql), keys=["dimension", "value", "stop_reason"])
-
-
-def stop_reasons_by(client: QueryClient, f: Filters, dimension: str) -> pd.DataFrame:
-    """How calls ended per value of one dimension (model, feature or prompt_version)."""
-    frame = stop_reasons(client, f)
-    picked = frame[frame["dimension"] == dimension].drop(columns="dimension")
-    return picked.rename(columns={"value": dimension}).reset_index(drop=True)
-
-
-def output_vs_max_tokens(client: QueryClient, f: Filters) -> pd.DataFrame:
-    """Per feature: output tokens against the requested max_tokens (headroom or truncation)."""
-    sql = f"""SELECT coalesce(feature, '(none)') AS feature, count(*) AS calls,
-        count(*) FILTER (WHERE stop_reason = 'max_tokens') AS max_tokens_stops,
-        sum(output_tokens) AS output_tokens, sum(max_tokens) AS max_tokens,
-        max(max_tokens) AS largest_max_tokens
-        FROM calls WHERE {where(f)} AND status = 'ok' AND max_tokens > 0 GROUP BY 1"""
-    return to_frame(client.query(sql), keys=["feature"])
 
 
 # --- calls explorer -----------------------------------------------------------------------
@@ -425,8 +266,10 @@ def usage_for_repricing(client: QueryClient, f: Filters) -> pd.DataFrame:
 
 
 def alert_history(client: QueryClient, f: Filters, limit: int = 500) -> pd.DataFrame:
-    """Alerts fired or resolved in the range, newest first."""
-    sql = f"""SELECT time, rule, severity, state, summary, delivered, channels, CAST(details AS VARCHAR) AS details
+    """Alerts fired or resolved in the range, newest first; ``no_channel`` marks an event that no
+    channel was configured to take (nothing to deliver it to)."""
+    sql = f"""SELECT time, rule, severity, state, summary, delivered, channels,
+        coalesce(routes, '[]') = '[]' AS no_channel, CAST(details AS VARCHAR) AS details
         FROM alert_events WHERE time >= {_ts(f.start)} AND time < {_ts(f.end)} ORDER BY time DESC LIMIT {int(limit)}"""
     return to_frame(client.query(sql), merge="concat").drop(columns="shard", errors="ignore")
 
@@ -438,7 +281,3 @@ def firing_alerts(client: QueryClient) -> pd.DataFrame:
         WHERE n = 1 AND state = 'firing' ORDER BY time DESC"""
     return to_frame(client.query(sql), merge="concat").drop(columns="shard", errors="ignore")
 
-
-def _decimal_key(series: pd.Series) -> pd.Series:
-    # Sorting object columns of Decimal/None: map None below every amount.
-    return series.map(lambda v: float("-inf") if v is None else float(v))

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from claudescope import rollup_contract as contract
 from claudescope.dashboard.filters import Filters
 
 Where = Callable[..., str]  # queries.where(f, start=, end=)
@@ -34,8 +35,8 @@ class Rollup:
     dims: frozenset[str]
 
 
-HOUR = Rollup("calls_hour_live", "hour", timedelta(hours=1), frozenset({"model", "feature", "stop_reason"}))
-MINUTE = Rollup("calls_minute_live", "minute", timedelta(minutes=1), frozenset({"model", "feature", "user"}))
+HOUR = Rollup(contract.HOUR.live_view, contract.HOUR.bucket, contract.HOUR.step, contract.HOUR.dimensions)
+MINUTE = Rollup(contract.MINUTE.live_view, contract.MINUTE.bucket, contract.MINUTE.step, contract.MINUTE.dimensions)
 # Per dimension: (expression over calls, expression over a rollup) giving the same labels.
 KEYS: dict[str, tuple[str, str]] = {
     "model": ("coalesce(response_model, request_model, '(unknown)')", "coalesce(nullif(model, ''), '(unknown)')"),
@@ -101,12 +102,6 @@ def _ceil(moment: datetime, step: timedelta) -> datetime:
     return floor if floor == moment else floor + step
 
 
-def bucket_expr(column: str, step: timedelta) -> str:
-    """UTC bucket of ``column`` by integer epoch arithmetic (no ICU calendar code per row)."""
-    seconds = int(step.total_seconds())
-    return f"to_timestamp((epoch_ms({column}) // {seconds * 1000}) * {seconds})"
-
-
 def sql(p: Plan, f: Filters, where: Where, lit: Callable[[str], str], ts: Callable[[datetime], str], *,
         dims: Sequence[str], measures: Sequence[str], bucket: timedelta | None = None,
         extra: dict[str, tuple[str, str]] | None = None, attribution: bool = True) -> str:
@@ -118,8 +113,8 @@ def sql(p: Plan, f: Filters, where: Where, lit: Callable[[str], str], ts: Callab
     raw_keys = [KEYS[d][0] for d in dims]
     roll_keys = [KEYS[d][1] for d in dims]
     if bucket is not None:
-        raw_keys.insert(0, bucket_expr("start_time", bucket))
-        roll_keys.insert(0, bucket_expr(p.rollup.time, bucket))
+        raw_keys.insert(0, contract.bucket_sql("start_time", bucket))
+        roll_keys.insert(0, contract.bucket_sql(p.rollup.time, bucket))
     names = (["bucket"] if bucket is not None else []) + list(dims)
 
     def part(keys: list[str], aggs: list[str], source: str, cond: str) -> str:

@@ -33,15 +33,27 @@ class TokenRates:
 
 
 def rates_for(table: PriceTable, model: str, *, service_tier: str | None = None,
-              inference_geo: str | None = None, speed: str | None = None) -> TokenRates | None:
-    """Per-token rates of ``model`` with the given modifiers, or None when it has no price."""
+              inference_geo: str | None = None, speed: str | None = None,
+              prompt_size: int = _PROBE) -> TokenRates | None:
+    """Per-token rates of ``model`` with the given modifiers, or None when it has no price.
+
+    The rates are what ``table.price`` (the ingest rule) charges a call of ``prompt_size``
+    prompt tokens with those modifiers: geo multiplier, speed, tier and prompt-size band included.
+    """
+    size = max(prompt_size, 1)
+
     def probe(**tokens: int) -> Decimal | None:
         cost = table.price(model, Usage(service_tier=service_tier, inference_geo=inference_geo or None,
                                         speed=speed or None, **tokens))
-        return None if cost is None else cost.total_usd / _PROBE
+        return None if cost is None else cost.total_usd / size
 
-    parts = [probe(input_tokens=_PROBE), probe(output_tokens=_PROBE), probe(cache_read_tokens=_PROBE),
-             probe(cache_write_5m_tokens=_PROBE), probe(cache_write_1h_tokens=_PROBE)]
+    # Output is probed beside a prompt of the same size, so a band applies to it too; that
+    # prompt's own price is taken off again.
+    prompt_only = probe(input_tokens=size)
+    with_output = probe(input_tokens=size, output_tokens=size)
+    output = None if prompt_only is None or with_output is None else with_output - prompt_only
+    parts = [prompt_only, output, probe(cache_read_tokens=size),
+             probe(cache_write_5m_tokens=size), probe(cache_write_1h_tokens=size)]
     if any(p is None for p in parts):
         return None
     return TokenRates(*parts)  # type: ignore[arg-type]
@@ -50,11 +62,15 @@ def rates_for(table: PriceTable, model: str, *, service_tier: str | None = None,
 def caching_savings(usage: pd.DataFrame, table: PriceTable) -> Decimal:
     """Net money caching saved: reads priced as uncached input, minus the write premium.
 
-    ``usage`` has one row per model and service tier with token sums (queries.usage_by_model).
+    ``usage`` has one row per model and billing facts with token sums (queries.usage_by_model);
+    each row's cache tokens are priced as uncached input with its tier, geo, speed and band.
     """
     saved = ZERO
     for row in usage.itertuples(index=False):
-        rates = rates_for(table, str(row.model), service_tier=str(row.service_tier))
+        rates = rates_for(table, str(row.model), service_tier=str(row.service_tier),
+                          inference_geo=str(getattr(row, "inference_geo", "") or ""),
+                          speed=str(getattr(row, "speed", "") or ""),
+                          prompt_size=int(getattr(row, "prompt_band", "") or _PROBE))
         if rates is None:
             continue
         reads_as_input = int(num(row.cache_read_tokens)) * rates.input
@@ -72,7 +88,9 @@ def prefix_opportunities(prefixes: pd.DataFrame, table: PriceTable) -> pd.DataFr
     """
     rows = []
     for p in prefixes.itertuples(index=False):
-        rates = rates_for(table, str(p.model))
+        rates = rates_for(table, str(p.model), service_tier=str(getattr(p, "service_tier", "") or "standard"),
+                          inference_geo=str(getattr(p, "inference_geo", "") or ""),
+                          speed=str(getattr(p, "speed", "") or ""))
         size = int(num(p.prefix_tokens))
         calls = int(num(p.calls))
         if rates is None or size <= 0:

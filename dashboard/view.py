@@ -13,7 +13,7 @@ import streamlit as st
 from claudescope.dashboard.client import QueryClient, QueryError
 from claudescope.dashboard.context import DashboardContext, current, filters
 from claudescope.dashboard import formatting as fmt
-from claudescope.dashboard import queries
+from claudescope.dashboard import metrics, queries
 from claudescope.dashboard.filters import Filters
 from claudescope.dashboard.frames import total
 
@@ -68,11 +68,14 @@ def page_filters() -> Filters:
     return replace(filters(), now=floor_now())
 
 
-def header(title: str, caption: str) -> Filters:
-    """Title, one-line purpose and the active view; returns the filters to use."""
+def header(title: str, caption: str, *, counts: bool = True) -> Filters:
+    """Title, one-line purpose and the active view, and (``counts``) which calls the page's
+    numbers count (``metrics.CAPTION``, the same on every page); returns the filters to use."""
     f = page_filters()
     st.title(title)
     st.caption(f"{caption} · **{fmt.escape(f.label)}** · {_active_filters(f)}")
+    if counts:
+        st.caption(metrics.CAPTION)
     return f
 
 
@@ -110,3 +113,17 @@ def refreshing(body: Callable[[], None]) -> None:
         st.fragment(run_every=every)(body)()
     else:
         body()
+
+
+def alert_notice(severity: object, text: str) -> None:
+    """One firing alert, drawn as its severity says: info blue, warning yellow, critical red
+    (an unknown severity, from a newer engine, as a warning)."""
+    box, icon = _SEVERITY_BOXES.get(str(severity), _SEVERITY_BOXES["warning"])
+    box(text, icon=icon)
+
+
+_SEVERITY_BOXES: dict[str, tuple[Callable[..., Any], str]] = {
+    "info": (st.info, ":material/info:"),
+    "warning": (st.warning, ":material/warning:"),
+    "critical": (st.error, ":material/error:"),
+}

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pandas as pd
 import streamlit as st
 
-from claudescope.dashboard import queries, savings, view
+from claudescope.dashboard import prefix_table, queries, savings, view
 from claudescope.dashboard import formatting as fmt
 from claudescope.dashboard.context import current
 from claudescope.dashboard.filters import Filters
@@ -54,12 +54,10 @@ def caching(f: Filters) -> None:
     """Money left on the table by prefixes sent repeatedly without caching."""
     raw = view.load(queries.prefix_reuse, f)
     opportunities = savings.prefix_opportunities(raw, current().prices) if not raw.empty else pd.DataFrame()
-    missed = opportunities[opportunities["cache_hits"] == 0] if not opportunities.empty else opportunities
-    total = _sum(missed["saving_usd"]) if not missed.empty else ZERO
-    st.metric("Caching repeated prefixes would save", fmt.money(total), border=True)
-    if not missed.empty:
-        view.table(missed.head(20).assign(saving_usd=missed["saving_usd"].map(fmt.money)), hide_index=True,
-                     width="stretch")
+    missed = prefix_table.uncached(opportunities)
+    st.metric("Caching repeated prefixes would save", fmt.money(prefix_table.would_save(opportunities)), border=True)
+    if len(missed):
+        view.table(prefix_table.shown(missed, limit=20), hide_index=True, width="stretch")
 
 
 def body() -> None:

@@ -16,8 +16,17 @@ def body() -> None:
     cols = st.columns(3)
     cols[0].metric("Firing now", fmt.count(len(firing)), border=True)
     cols[1].metric("Events in range", fmt.count(len(history)), border=True)
-    undelivered = int((history["delivered"] == False).sum()) if not history.empty else 0  # noqa: E712
-    cols[2].metric("Not delivered", fmt.count(undelivered), border=True)
+    undelivered = history[history["delivered"] == False] if not history.empty else history  # noqa: E712
+    nowhere = int(undelivered["no_channel"].fillna(True).astype(bool).sum()) if len(undelivered) else 0
+    cols[2].metric("Not delivered", fmt.count(len(undelivered)), border=True,
+                   help="Events no configured channel has taken yet (or no channel was configured for).")
+    if nowhere:
+        st.warning(f"{fmt.count(nowhere)} of them had no channel to go to: no notification channel was configured "
+                   "when they fired. Add `urls` under `[notify]` in claudescope.toml, then check with "
+                   "`claudescope alerts test`.", icon=":material/notifications_off:")
+    elif len(undelivered):
+        st.caption(f"{fmt.count(len(undelivered))} are waiting for a channel that has not taken them yet "
+                   "(retried with backoff; the collector log says why).")
     st.subheader("Firing now")
     if firing.empty:
         st.success("No alert is firing.", icon=":material/check_circle:")
@@ -28,7 +37,7 @@ def body() -> None:
         st.info("No alert fired or resolved in this range. Budgets and rules are set in claudescope.toml; "
                 "`claudescope alerts test` sends a test notification.")
     else:
-        view.table(history, hide_index=True, width="stretch")
+        view.table(history.drop(columns="no_channel"), hide_index=True, width="stretch")
 
 
 view.header("Alerts", "Budget, truncation, reliability and latency alerts")

@@ -7,14 +7,15 @@ from decimal import Decimal
 import pandas as pd
 import streamlit as st
 
-from claudescope.dashboard import charts, queries, savings, view
+from claudescope.call_facts import INPUT_TOKEN_COLUMNS
+from claudescope.dashboard import charts, prefix_table, queries, savings, view
 from claudescope.dashboard import formatting as fmt
 from claudescope.dashboard.context import current
 from claudescope.dashboard.filters import Filters
 from claudescope.dashboard.frames import dec, num
 
 ZERO = Decimal(0)
-INPUT_KINDS = ("input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens")
+INPUT_KINDS = INPUT_TOKEN_COLUMNS
 
 
 def hit_rate(frame: pd.DataFrame) -> pd.Series:
@@ -59,7 +60,8 @@ def by_feature(f: Filters) -> None:
 
 
 def prefixes(f: Filters) -> None:
-    """Repeated prefixes: wasted writes, uncached repeats worth caching, and 5m vs 1h."""
+    """Repeated prefixes: never-cached ones worth caching (the headline and its table agree), and
+    already-cached ones with the TTL that fits them, apart."""
     raw = view.load(queries.prefix_reuse, f)
     if raw.empty:
         st.info("No repeated prompt prefixes recorded (the instrumentation hashes each request's cacheable "
@@ -67,22 +69,21 @@ def prefixes(f: Filters) -> None:
         return
     opportunities = savings.prefix_opportunities(raw, current().prices)
     wasted = raw[(raw["cache_writes"].map(num) > 0) & (raw["cache_hits"].map(num) == 0)]
+    missed = prefix_table.uncached(opportunities)
     cols = st.columns(3)
-    missed = opportunities[opportunities["cache_hits"] == 0] if not opportunities.empty else opportunities
     cols[0].metric("Repeated uncached prefixes", fmt.count(len(missed)), border=True)
-    cols[1].metric("Caching them would save", fmt.money(sum(missed["saving_usd"], ZERO) if len(missed) else ZERO),
-                   border=True)
+    cols[1].metric("Caching them would save", fmt.money(prefix_table.would_save(opportunities)), border=True,
+                   help="Sending each never-cached repeated prefix through the best cache TTL instead of uncached.")
     cols[2].metric("Prefixes written, never read", fmt.count(len(wasted)), border=True,
                    help="Cache writes that no later call read: the write premium was wasted.")
-    if opportunities.empty:
-        return
-    show = opportunities.head(50).copy()
-    for column in ("uncached_usd", "cached_5m_usd", "cached_1h_usd", "saving_usd"):
-        show[column] = show[column].map(lambda v: fmt.money(v, precise=True))
-    show["prefix_tokens"] = show["prefix_tokens"].map(fmt.tokens)
-    view.table(show.rename(columns={"uncached_usd": "uncached", "cached_5m_usd": "cached 5m",
-                                      "cached_1h_usd": "cached 1h", "best_ttl": "best TTL", "saving_usd": "saving"}),
-                 hide_index=True, width="stretch")
+    if len(missed):
+        view.table(prefix_table.shown(missed), hide_index=True, width="stretch")
+    already = prefix_table.cached(opportunities)
+    if len(already):
+        st.markdown("**Already cached: which TTL fits them**")
+        st.caption("What these prefixes would cost with each TTL; their saving over uncached input is already "
+                   "in “Saved by caching” above.")
+        view.table(prefix_table.shown(already, with_saving=False), hide_index=True, width="stretch")
 
 
 def body() -> None:

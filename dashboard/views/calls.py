@@ -27,7 +27,7 @@ def table(frame: pd.DataFrame) -> Any:
         "status": frame["status"], "stop": frame["stop_reason"], "latency": frame["duration_ms"].map(fmt.ms),
         "input": frame["input_tokens"].map(fmt.tokens), "cache read": frame["cache_read_tokens"].map(fmt.tokens),
         "cache write": frame["cache_write_tokens"].map(fmt.tokens), "output": frame["output_tokens"].map(fmt.tokens),
-        "cost": frame["cost_usd"].map(fmt.money),
+        "cost": frame["cost_usd"].map(_cost),
     })
     return view.table(shown, hide_index=True, width="stretch", height=360, on_select="rerun",
                         selection_mode="single-row", key="calls_table")
@@ -35,11 +35,14 @@ def table(frame: pd.DataFrame) -> Any:
 
 def detail(call: pd.Series) -> None:
     """One call: cost breakdown, attributes, attempts and content when captured."""
-    st.subheader(f"Call {fmt.literal(call['response_id'] or call['span_id'])}")
+    name = next(v for v in (call["response_id"], call["request_id"], call["span_id"]) if not fmt.is_missing(v))
+    st.subheader(f"Call {fmt.literal(name)}")
     cols = st.columns(3)
     for index, (label, column) in enumerate(COST_PARTS):
-        cols[index % 3].metric(label, fmt.money(dec(call[column]), precise=True), border=True)
-    facts = {k: _plain(call[k]) for k in call.index if k not in ("attributes",) and not k.startswith("cost_")}
+        cols[index % 3].metric(label, _cost(call[column]), border=True)
+    # A column the call has no value for (a failed call has no model answer) is left out, not shown as None.
+    facts = {k: _plain(call[k]) for k in call.index
+             if k not in ("attributes",) and not k.startswith("cost_") and not fmt.is_missing(call[k])}
     attributes = _attributes(call["attributes"])
     attempts = {k: v for k, v in attributes.items() if "attempt" in k}
     content = {k: attributes.pop(k) for k in CONTENT_KEYS if k in attributes}
@@ -49,7 +52,7 @@ def detail(call: pd.Series) -> None:
         st.json(facts, expanded=False)
         st.markdown("**Attempts**")
         if int(num(call["retries"])) == 0 and not attempts:
-            st.caption("Answered on the first attempt.")
+            st.caption(_first_attempt(call))
         else:
             st.json(attempts or {"retries": int(num(call["retries"]))}, expanded=True)
     with right:
@@ -62,6 +65,14 @@ def detail(call: pd.Series) -> None:
             st.caption("Not captured (set OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true to opt in).")
 
 
+def _first_attempt(call: pd.Series) -> str:
+    """What the single attempt of a call did: answered, or failed (with its status and type)."""
+    if call["status"] != "error":
+        return "Answered on the first attempt."
+    why = ", ".join(fmt.plain(_plain(v)) for v in (call["http_status"], call["error_type"]) if not fmt.is_missing(v))
+    return f"Failed on the first attempt ({why}), not retried." if why else "Failed on the first attempt, not retried."
+
+
 def _attributes(raw: Any) -> dict[str, Any]:
     if isinstance(raw, dict):
         return dict(raw)
@@ -72,7 +83,16 @@ def _attributes(raw: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"value": value}
 
 
+def _cost(value: Any) -> str:
+    # A stored NULL cost means the model has no price (a failed call costs 0): never "$0", never "—".
+    return fmt.UNPRICED if fmt.is_missing(value) else fmt.unit_money(dec(value))
+
+
 def _plain(value: Any) -> Any:
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()  # a numpy scalar from the frame: JSON shows it as a number
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # an integer column read through a NULL-able float (http_status 400.0)
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return str(value)
@@ -93,7 +113,7 @@ def body() -> None:
         return
     st.caption(f"{fmt.count(len(frame))} most recent calls matching")
     selection = table(frame)
-    labels = [f"{t:%Y-%m-%d %H:%M:%S} · {fmt.plain(m)} · {fmt.money(dec(c))} · {s}"
+    labels = [f"{t:%Y-%m-%d %H:%M:%S} · {fmt.plain(m)} · {_cost(c)} · {s}"
               for t, m, c, s in zip(frame["start_time"], frame["model"], frame["cost_usd"], frame["span_id"])]
     picked = st.selectbox("Call", range(len(labels)), format_func=labels.__getitem__, key="calls_pick")
     rows = list(getattr(getattr(selection, "selection", None), "rows", None) or [])

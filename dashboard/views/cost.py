@@ -21,31 +21,56 @@ TOP_SERIES = 8
 
 
 def spend_chart(f: Filters, dimension: str) -> None:
-    """Stacked spend over time, the top series plus 'other'."""
+    """Stacked spend over time, the top series plus 'other'; calls with no price are counted
+    beside the chart, never drawn as $0 (a bucket of only those has no bar, not an empty chart)."""
     frame = view.load(queries.spend_over_time, f, dimension)
+    unpriced = int(sum(num(v) for v in frame["unpriced_calls"])) if len(frame) else 0
+    frame = frame[~frame["cost_usd"].map(fmt.is_missing)]
+    if frame.empty:
+        st.info(f"No priced spend in this range: {fmt.count(unpriced)} calls used models with no price, so their "
+                "cost is unknown (see Unpriced calls below).", icon=":material/info:")
+        return
     totals = frame.groupby("series")["cost_usd"].agg(lambda s: sum((dec(v) or ZERO for v in s), ZERO))
     top = set(totals.sort_values(ascending=False, key=lambda s: s.map(float)).head(TOP_SERIES).index)
     frame = frame.assign(series=frame["series"].where(frame["series"].isin(top), "other"))
     step = bucket_step(f.start, f.end)
     st.altair_chart(charts.stacked_bars(frame, x="bucket", y="cost_usd", color="series", y_title="spend (USD)",
                                         by_model=dimension == "model", step=step), width="stretch")
+    if unpriced:
+        st.caption(f"Not in the bars: {fmt.count(unpriced)} calls to models with no price (cost unknown, not $0).")
 
 
 def unit_costs(f: Filters, dimension: str) -> None:
-    """Per series: spend, calls, cost per call, cost per 1K output tokens, share."""
+    """Per series: spend, calls, cost per call, cost per 1K output tokens, share. A series with
+    calls to unpriced models says so instead of a per-call or per-token cost."""
     frame = view.load(queries.unit_costs, f, dimension)
     grand = sum((dec(v) or ZERO for v in frame["cost_usd"]), ZERO)
     rows = []
     for r in frame.itertuples(index=False):
         cost, calls, out = dec(r.cost_usd), int(num(r.calls)), int(num(r.output_tokens))
+        unpriced = int(num(r.unpriced_calls))
         rows.append({
-            DIMENSION_LABELS[dimension]: getattr(r, dimension), "spend": fmt.money(cost), "calls": fmt.count(calls),
-            "per call": fmt.money(cost / calls if cost is not None and calls else None, precise=True),
-            "per 1K output tokens": fmt.money(cost * 1000 / out if cost is not None and out else None, precise=True),
-            "share": fmt.pct(float(cost / grand) if cost is not None and grand else None),
+            DIMENSION_LABELS[dimension]: getattr(r, dimension), "spend": fmt.priced(cost, unpriced),
+            "calls": fmt.count(calls),
+            "per call": _unit(cost, calls, unpriced),
+            "per 1K output tokens": _unit(None if cost is None else cost * 1000, out, unpriced),
+            "share": _share(cost, grand, unpriced),
             "output tokens": fmt.tokens(out),
         })
     view.table(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def _unit(cost: Decimal | None, per: int, unpriced: int) -> str:
+    # A unit cost over calls some of which have no price would understate it: say unpriced.
+    if unpriced:
+        return fmt.UNPRICED
+    return fmt.unit_money(cost / per if cost is not None and per else None)
+
+
+def _share(cost: Decimal | None, grand: Decimal, unpriced: int) -> str:
+    if cost is None or (cost == 0 and unpriced):
+        return fmt.UNPRICED
+    return fmt.pct(float(cost / grand) if grand else None)
 
 
 def split(f: Filters) -> None:

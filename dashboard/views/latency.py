@@ -18,7 +18,7 @@ def per_model(f: Filters) -> None:
     frame = view.load(queries.latency_by_model, f)
     frame = frame[frame["model"] != queries.ALL_MODELS]
     table = pd.DataFrame({
-        "model": frame["model"], "calls": frame["calls"].map(fmt.count),
+        "model": frame["model"], "model calls": frame["calls"].map(fmt.count),
         "error rate": [fmt.pct(num(e) / num(c) if num(c) else None) for e, c in zip(frame["errors"], frame["calls"])],
         "retries": frame["retries"].map(fmt.count),
         "p50": frame["p50_ms"].map(fmt.ms), "p95": frame["p95_ms"].map(fmt.ms), "p99": frame["p99_ms"].map(fmt.ms),
@@ -81,9 +81,15 @@ def headroom(f: Filters) -> None:
 
 
 def _overall(frame: pd.DataFrame) -> pd.Series:
-    # One "(all models)" row per shard; across shards the largest percentile is the safe bound.
+    # One "(all models)" row per shard; across shards the largest percentile is the safe bound,
+    # while calls and errors add up.
     rows = frame[frame["model"] == queries.ALL_MODELS]
-    return rows.max(numeric_only=True) if len(rows) else pd.Series(dtype="float64")
+    if not len(rows):
+        return pd.Series(dtype="float64")
+    overall = rows.max(numeric_only=True)
+    for column in ("calls", "errors"):
+        overall[column] = sum(num(v) for v in rows[column])
+    return overall
 
 
 def body() -> None:
@@ -93,14 +99,15 @@ def body() -> None:
     if view.is_empty(counts):
         view.empty_state()
         return
-    tot = counts.iloc[0]
     lat = _overall(view.load(queries.latency_by_model, f))
     cols = st.columns(5)
-    cols[0].metric("p50 latency", fmt.ms(num(lat["p50_ms"], float("nan"))), border=True)
-    cols[1].metric("p95 latency", fmt.ms(num(lat["p95_ms"], float("nan"))), border=True)
-    cols[2].metric("p99 latency", fmt.ms(num(lat["p99_ms"], float("nan"))), border=True)
-    cols[3].metric("TTFT p95", fmt.ms(num(lat["ttft_p95_ms"], float("nan"))), border=True)
-    cols[4].metric("Error rate", fmt.pct(num(tot["errors"]) / num(tot["calls"])), border=True)
+    cols[0].metric("p50 latency", fmt.ms(num(lat.get("p50_ms"), float("nan"))), border=True)
+    cols[1].metric("p95 latency", fmt.ms(num(lat.get("p95_ms"), float("nan"))), border=True)
+    cols[2].metric("p99 latency", fmt.ms(num(lat.get("p99_ms"), float("nan"))), border=True)
+    cols[3].metric("TTFT p95", fmt.ms(num(lat.get("ttft_p95_ms"), float("nan"))), border=True)
+    model_calls = num(lat.get("calls"))
+    cols[4].metric("Error rate", fmt.pct(num(lat.get("errors")) / model_calls if model_calls else None), border=True,
+                   help="Failed model calls / model calls.")
     st.subheader("Latency over time")
     over_time(f)
     st.subheader("By model")

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import streamlit as st
 
+from claudescope.call_facts import INPUT_TOKEN_COLUMNS
 from claudescope.dashboard import advice, budget, charts, queries, savings, view
 from claudescope.dashboard import formatting as fmt
 from claudescope.dashboard.context import current
@@ -24,12 +25,13 @@ def totals_row(f: Filters) -> bool:
         return False
     lat = view.load(queries.latency_percentiles, f, "p95_ms").iloc[0]
     by_model = view.load(queries.usage_by_model, f)
-    all_input = sum(num(tot[c]) for c in ("input_tokens", "cache_read_tokens", "cache_write_5m_tokens",
-                                           "cache_write_1h_tokens"))
+    all_input = sum(num(tot[c]) for c in INPUT_TOKEN_COLUMNS)
     cols = st.columns(6)
     cols[0].metric("Spend", fmt.money(dec(tot["cost_usd"]) or ZERO), border=True)
     cols[1].metric("Calls", fmt.count(calls), border=True)
-    cols[2].metric("Error rate", fmt.pct(num(tot["errors"]) / calls), border=True)
+    model_calls = num(tot["model_calls"])
+    cols[2].metric("Error rate", fmt.pct(num(tot["model_errors"]) / model_calls if model_calls else None),
+                   border=True, help="Failed model calls / model calls.")
     cols[3].metric("p95 latency", fmt.ms(num(lat["p95_ms"], float("nan"))), border=True)
     cols[4].metric("Cache hit rate", fmt.pct(num(tot["cache_read_tokens"]) / all_input if all_input else None),
                    border=True)
@@ -49,7 +51,11 @@ def budget_row(f: Filters) -> None:
     spent = view.load(queries.budget_spend, org, w.day_start, w.month_start, w.now).iloc[0]
     today, month = dec(spent["today_usd"]) or ZERO, dec(spent["month_usd"]) or ZERO
     projected = budget.projected_month_end(month, w)
-    st.subheader("Budget", help=f"All calls, days and months in {config.timezone}.")
+    st.subheader("Budget")
+    # A budget is for all spend (the budget alerts measure it so): say so where filters narrow the rest.
+    narrowed = " The filters above do not apply here: a budget covers all spend." if _filtered(f) else ""
+    st.caption(f"Organisation-wide: every call in the store, days and months in {fmt.literal(config.timezone)}."
+               f"{narrowed}")
     cols = st.columns(4)
     cols[0].metric("Spend today", fmt.money(today), _against(today, config.daily_usd), delta_color="off",
                    delta_arrow="off", border=True)
@@ -63,6 +69,10 @@ def budget_row(f: Filters) -> None:
     if over:
         st.error(f"At this pace the month ends at {fmt.money(projected)}, over the "
                  f"{fmt.money(config.monthly_usd)} budget.")
+
+
+def _filtered(f: Filters) -> bool:
+    return any((f.services, f.models, f.features, f.users, f.prompt_versions))
 
 
 def _against(spent: Decimal, limit: Decimal | None) -> str | None:
@@ -91,10 +101,10 @@ def top_and_alerts(f: Filters) -> None:
     with left:
         st.subheader("Top features by cost")
         table = features.assign(
-            spend=features["cost_usd"].map(fmt.money),
+            spend=[fmt.priced(c, int(num(u))) for c, u in zip(features["cost_usd"], features["unpriced_calls"])],
             calls_=features["calls"].map(fmt.count),
-            per_call=[fmt.money(dec(c) / int(n) if dec(c) is not None and n else None, precise=True)
-                      for c, n in zip(features["cost_usd"], features["calls"])],
+            per_call=[fmt.UNPRICED if num(u) else fmt.unit_money(dec(c) / int(n) if dec(c) is not None and n else None)
+                      for c, n, u in zip(features["cost_usd"], features["calls"], features["unpriced_calls"])],
         )[["feature", "spend", "calls_", "per_call"]].rename(columns={"calls_": "calls", "per_call": "per call"})
         st.altair_chart(charts.ranked_bars(features, label="feature", value="cost_usd", title="spend"),
                         width="stretch")
@@ -106,8 +116,8 @@ def top_and_alerts(f: Filters) -> None:
             st.success("No alert is firing.", icon=":material/check_circle:")
         for alert in firing.itertuples(index=False):
             # The summary quotes span values (feature, model, ...): shown as text, never as Markdown.
-            st.error(f"**{fmt.literal(alert.rule)}** ({fmt.literal(alert.severity)}): "
-                     f"{fmt.literal(alert.summary, limit=fmt.SUMMARY_LIMIT)}", icon=":material/warning:")
+            view.alert_notice(alert.severity, f"**{fmt.literal(alert.rule)}** ({fmt.literal(alert.severity)}): "
+                              f"{fmt.literal(alert.summary, limit=fmt.SUMMARY_LIMIT)}")
 
 
 def body() -> None:

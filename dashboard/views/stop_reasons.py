@@ -25,7 +25,8 @@ def shares(frame: pd.DataFrame, dimension: str) -> pd.DataFrame:
 
 
 def output_headroom(f: Filters) -> None:
-    """Output tokens used against max_tokens requested, per feature."""
+    """Output tokens used against max_tokens requested, per feature (the same calls as above;
+    the averages over the calls that stated a max_tokens)."""
     frame = view.load(queries.output_vs_max_tokens, f)
     if frame.empty:
         return
@@ -34,9 +35,9 @@ def output_headroom(f: Filters) -> None:
         "hit max_tokens": [fmt.pct(num(m) / num(c) if num(c) else None)
                            for m, c in zip(frame["max_tokens_stops"], frame["calls"])],
         "avg output tokens": [fmt.count(num(o) / num(c)) if num(c) else "—"
-                              for o, c in zip(frame["output_tokens"], frame["calls"])],
+                              for o, c in zip(frame["output_tokens"], frame["with_max_tokens"])],
         "avg max_tokens": [fmt.count(num(m) / num(c)) if num(c) else "—"
-                           for m, c in zip(frame["max_tokens"], frame["calls"])],
+                           for m, c in zip(frame["max_tokens"], frame["with_max_tokens"])],
         "output / max_tokens": [fmt.pct(num(o) / num(m) if num(m) else None)
                                 for o, m in zip(frame["output_tokens"], frame["max_tokens"])],
     })

@@ -71,7 +71,9 @@ def test_overview_shows_known_totals_budget_and_top_features(loaded, monkeypatch
     assert deltas(at)["Spend today"] == f"{fmt.pct(float(today / 2), 0)} of $2.00 budget"
     features = at.dataframe[0].value
     assert features["feature"].tolist()[:4] == ["agent", "support_chat", "summarize", "classify"]
-    assert features["spend"].tolist()[:4] == ["$0.83", "$0.50", "$0.27", "$0.16"]
+    # agent's G has no price: its spend says so rather than pass for all of agent's cost
+    assert features["spend"].tolist()[:4] == ["$0.83 + 1 unpriced", "$0.50", "$0.27", "$0.16"]
+    assert features["per call"].tolist()[:2] == ["unpriced", "$0.1238"]  # support_chat: (0.105 + 0.21 + 0.18 + M's 0) / 4
     assert any("1 calls used a model with no known price" in w.value for w in at.warning)
     advice = [m.value for m in at.markdown if "uncached input" in m.value or "stops at max_tokens" in m.value]
     assert advice == [
@@ -209,7 +211,7 @@ def test_shards_are_summed(loaded, monkeypatch, tmp_path) -> None:
         shown = metrics(at)
         assert shown["Spend"] == "$2.04"
         assert shown["Calls"] == "14"
-        assert at.dataframe[0].value["spend"].tolist()[0] == "$1.13"  # agent: 0.825 + 0.30
+        assert at.dataframe[0].value["spend"].tolist()[0] == "$1.13 + 1 unpriced"  # agent: 0.825 + 0.30, and G
     finally:
         second.stop()
 
