@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
@@ -20,12 +19,12 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from claudescope.collector import otlp, otlp_logs, query_api
-from claudescope.collector.decode import LOGS, TRACES, Decoded, IngestPool, WorkersUnavailable
+from claudescope.collector import export, otlp, query_api
+from claudescope.collector.decode import LOGS, TRACES, Decoded, IngestPool
 from claudescope.collector.metrics import Metrics
 from claudescope.collector.store import QueryBusy, QueryTimeout, QueryTooLarge, Store
 from claudescope.collector.web_guard import WebGuard
-from claudescope.collector.writer import QueueFull, Writer, WriterStopped
+from claudescope.collector.writer import Writer
 from claudescope.config import Config
 from claudescope.web_hosts import allowed_hosts
 
@@ -104,30 +103,17 @@ def _traces(c: Collector, signal: str = TRACES) -> Callable[[Request], Awaitable
         try:
             kind = otlp.media_type(request.headers.get("content-type"))
             raw = await _read_limited(request, limit)
-            batch = c.count(await c.ingest.arun(raw, kind, request.headers.get("content-encoding"), signal))
         except otlp.BadRequest as exc:
-            c.metrics.count_request(f"http_{exc.status}")
-            return _failure(kind, exc.status, exc.message)
-        except WorkersUnavailable as exc:
-            c.metrics.count_request("unavailable")
-            return _failure(kind, 503, str(exc), retry_after=True)
-        finally:
             budget.give(min(size, limit))
-        if batch.table is not None:
-            try:
-                await asyncio.wrap_future(c.writer.submit(batch.table))
-            except QueueFull as exc:
-                c.metrics.count_request("throttled")
-                return _failure(kind, 429, str(exc), retry_after=True)
-            except WriterStopped as exc:
-                c.metrics.count_request("unavailable")
-                return _failure(kind, 503, str(exc), retry_after=True)
-        response = otlp_logs.export_response(batch.rejected, batch.rejection_message(), signal)
-        if batch.rejected:
-            c.metrics.count_request("partial")
+            outcome = export.refused(c, exc)
         else:
-            c.metrics.count_request("ok")
-        return _success(kind, response)
+            try:
+                outcome = await export.export_async(c, raw, kind, request.headers.get("content-encoding"), signal)
+            finally:
+                budget.give(min(size, limit))
+        if outcome.status != 200:
+            return _failure(kind, outcome.status, outcome.message, retry_after=outcome.retryable)
+        return _success(kind, outcome.response)
 
     return handler
 

@@ -1,64 +1,59 @@
-"""OTLP/gRPC trace receiver feeding the same normalise -> group-commit pipeline as HTTP."""
+"""OTLP/gRPC receiver (traces, logs, metrics) on the transport-neutral export path (``export.py``)."""
 
 from __future__ import annotations
 
 import errno
 import hmac
 import logging
+from collections.abc import Callable
 from concurrent import futures
 from typing import TYPE_CHECKING, Any
 
 import grpc
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from claudescope.collector import otlp, otlp_logs
-from claudescope.collector.decode import LOGS, TRACES, WorkersUnavailable
-from claudescope.collector.writer import QueueFull, WriterStopped
+from claudescope.collector import export, otlp
+from claudescope.collector.decode import LOGS, TRACES
 
 if TYPE_CHECKING:
     from claudescope.collector.app import Collector
 
 log = logging.getLogger(__name__)
-_COMMIT_WAIT_S = 60.0
 
 
-class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
-    """``opentelemetry.proto.collector.trace.v1.TraceService/Export``."""
+_TRACES_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+_LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
+_METRICS_SERVICE = "opentelemetry.proto.collector.metrics.v1.MetricsService"
+# HTTP-style outcome -> gRPC status (the OTLP spec's mapping: retryable ones are UNAVAILABLE).
+_CODES = {400: grpc.StatusCode.INVALID_ARGUMENT, 413: grpc.StatusCode.RESOURCE_EXHAUSTED,
+          415: grpc.StatusCode.INVALID_ARGUMENT, 429: grpc.StatusCode.UNAVAILABLE, 503: grpc.StatusCode.UNAVAILABLE}
 
-    def __init__(self, collector: Collector, signal: str = TRACES) -> None:
+
+class ExportService:
+    """One OTLP ``Export`` method over gRPC, fed the request's raw bytes.
+
+    The handlers are registered without a request deserializer, so grpcio hands over the
+    serialized body and it is parsed once, by the same decoder as OTLP/HTTP protobuf.
+    """
+
+    def __init__(self, collector: Collector, signal: str) -> None:
         self._c = collector
         self._signal = signal
         token = collector.config.token
         self._expected = f"Bearer {token}" if token else None
 
-    def Export(self, request: Any, context: grpc.ServicerContext) -> ExportTraceServiceResponse:  # noqa: N802 (gRPC name)
-        """Store the request's call spans; answers once they are durable."""
+    def export(self, body: bytes, context: grpc.ServicerContext) -> Any:
+        """Store the request's calls; answers once they are durable."""
         self.authorize(context)
-        c = self._c
-        try:
-            # Re-encoding is cheap next to normalising; the workers take bytes either way.
-            batch = c.count(c.ingest.run(request.SerializeToString(), otlp.PROTOBUF, None, self._signal))
-        except otlp.BadRequest as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
-        except WorkersUnavailable as exc:
-            c.metrics.count_request("unavailable")
-            context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
-        if batch.table is not None:
-            try:
-                c.writer.submit(batch.table).result(_COMMIT_WAIT_S)
-            except QueueFull as exc:
-                c.metrics.count_request("throttled")
-                context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
-            except (WriterStopped, futures.TimeoutError) as exc:
-                c.metrics.count_request("unavailable")
-                context.abort(grpc.StatusCode.UNAVAILABLE, str(exc) or "commit timed out")
-        response = otlp_logs.export_response(batch.rejected, batch.rejection_message(), self._signal)
-        c.metrics.count_request("grpc_partial" if batch.rejected else "grpc_ok")
-        return response
+        outcome = export.export_blocking(self._c, body, otlp.PROTOBUF, None, self._signal)
+        if outcome.status != 200:
+            context.abort(_CODES.get(outcome.status, grpc.StatusCode.INTERNAL), outcome.message)
+        return outcome.response
+
+    def accept(self, body: bytes, context: grpc.ServicerContext) -> ExportMetricsServiceResponse:
+        """Accept a metrics export (SPEC §3: never calls), so Claude Code's exporter works."""
+        self.authorize(context)
+        return ExportMetricsServiceResponse()
 
     def authorize(self, context: grpc.ServicerContext) -> None:
         """Abort UNAUTHENTICATED without the bearer token (when one is set)."""
@@ -68,27 +63,10 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
                 context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
 
 
-class LogsService(logs_service_pb2_grpc.LogsServiceServicer):
-    """``opentelemetry.proto.collector.logs.v1.LogsService/Export``: Claude Code's events."""
-
-    def __init__(self, collector: Collector) -> None:
-        self._export = TraceService(collector, LOGS)
-
-    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802 (gRPC name)
-        """Store the request's call events; answers once they are durable."""
-        return self._export.Export(request, context)
-
-
-class MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):
-    """``MetricsService/Export``: accepted and dropped (SPEC §3), so Claude Code's exporter works."""
-
-    def __init__(self, collector: Collector) -> None:
-        self._auth = TraceService(collector)
-
-    def Export(self, request: Any, context: grpc.ServicerContext) -> ExportMetricsServiceResponse:  # noqa: N802
-        """Accept the metrics (they are never calls)."""
-        self._auth.authorize(context)
-        return ExportMetricsServiceResponse()
+def _raw_export(service: str, method: Callable[[bytes, grpc.ServicerContext], Any]) -> grpc.GenericRpcHandler:
+    handler = grpc.unary_unary_rpc_method_handler(method, request_deserializer=None,
+                                                  response_serializer=lambda message: message.SerializeToString())
+    return grpc.method_handlers_generic_handler(service, {"Export": handler})
 
 
 def start_grpc(collector: Collector, host: str, port: int, *, workers: int = 8) -> grpc.Server:
@@ -103,9 +81,11 @@ def start_grpc(collector: Collector, host: str, port: int, *, workers: int = 8) 
             ("grpc.so_reuseport", 0),
         ],
     )
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(collector), server)
-    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(LogsService(collector), server)
-    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(MetricsService(collector), server)
+    server.add_generic_rpc_handlers((
+        _raw_export(_TRACES_SERVICE, ExportService(collector, TRACES).export),
+        _raw_export(_LOGS_SERVICE, ExportService(collector, LOGS).export),
+        _raw_export(_METRICS_SERVICE, ExportService(collector, TRACES).accept),
+    ))
     try:
         bound = server.add_insecure_port(f"{host}:{port}")
     except RuntimeError:  # grpcio raises on a failed bind where older versions returned 0
