@@ -8,15 +8,14 @@ whose message says what was wrong; the HTTP and gRPC layers turn it into 400/413
 from __future__ import annotations
 
 import base64
-import gzip
 import json
 import zlib
+from collections.abc import Iterator
 from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 from google.protobuf.descriptor_pb2 import FieldDescriptorProto as Field
 from google.protobuf.message import DecodeError, Message
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
@@ -89,17 +88,9 @@ def decompress(body: bytes, encoding: str | None, max_bytes: int) -> bytes:
     return out
 
 
-def decode_traces(body: bytes, kind: str) -> ExportTraceServiceRequest:
-    """Parse an already-decompressed OTLP traces body of ``kind`` (PROTOBUF or JSON)."""
-    request = ExportTraceServiceRequest()
-    if kind == PROTOBUF:
-        _parse(request, body)
-        return request
-    return _from_json(body)
-
-
 def decode_traces_lazy(body: bytes, kind: str) -> Message:
-    """Like :func:`decode_traces`, but each span's attributes stay serialized ``KeyValue`` bytes.
+    """Parse an already-decompressed OTLP traces body of ``kind`` (PROTOBUF or JSON), each span's
+    attributes left as serialized ``KeyValue`` bytes.
 
     The same wire format read through a view (``LAZY_REQUEST``) whose ``Span.attributes`` is
     ``repeated bytes``: upb copies each attribute's bytes instead of building Python objects
@@ -107,10 +98,60 @@ def decode_traces_lazy(body: bytes, kind: str) -> Message:
     to span: model, feature, user, provider...). Decode them with :func:`decode_attribute`.
     """
     if kind == JSON:
-        body = _from_json(body).SerializeToString()
+        return _lazy_from_json(body)
     request = LAZY_REQUEST()
     _parse(request, body)
     return request
+
+
+def _lazy_from_json(body: bytes) -> Message:
+    """OTLP/JSON straight into the lazy view: parsed once, each span attribute converted once.
+
+    Span attributes become the serialized ``KeyValue`` bytes the view holds (as base64, which is
+    how JSON spells a bytes field); the rest of the document is read by ``ParseDict`` as is.
+    """
+    request = LAZY_REQUEST()
+    document = _load_json(body)
+    try:
+        converted = _ids_to_base64(document, 0)
+        check_attribute_values(converted)  # ignore_unknown_fields would blank a non-AnyValue
+        for span in _json_spans(converted):
+            attributes = span.get("attributes")
+            if isinstance(attributes, list):
+                span["attributes"] = [_serialized_attribute(kv) for kv in attributes]
+            _enum_numbers(span)
+        json_format.ParseDict(converted, request, ignore_unknown_fields=True)
+    except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
+        raise BadRequest(400, f"invalid OTLP/JSON: {str(exc)[:300]}") from None
+    return request
+
+
+def _json_spans(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for resource_spans in _json_list(document, "resourceSpans", "resource_spans"):
+        for scope_spans in _json_list(resource_spans, "scopeSpans", "scope_spans"):
+            for span in _json_list(scope_spans, "spans", "spans"):
+                if isinstance(span, dict):
+                    yield span
+
+
+def _json_list(node: Any, camel: str, snake: str) -> list[Any]:
+    if not isinstance(node, dict):
+        return []
+    value = node.get(camel, node.get(snake))
+    return value if isinstance(value, list) else []
+
+
+def _enum_numbers(span: dict[str, Any]) -> None:
+    """The lazy view keeps the span kind as a plain integer: read an enum name here."""
+    kind = span.get("kind")
+    if isinstance(kind, str) and not kind.lstrip("-").isdigit():
+        span["kind"] = trace_pb2.Span.SpanKind.Value(kind)
+
+
+def _serialized_attribute(kv: Any) -> str:
+    message = common_pb2.KeyValue()
+    json_format.ParseDict(kv, message, ignore_unknown_fields=True)
+    return base64.b64encode(message.SerializeToString()).decode("ascii")
 
 
 def decode_attribute(blob: bytes) -> common_pb2.KeyValue:
@@ -129,18 +170,6 @@ def _parse(message: Message, body: bytes) -> None:
         message.ParseFromString(body)
     except (DecodeError, RecursionError) as exc:
         raise BadRequest(400, f"undecodable protobuf: {exc}") from None
-
-
-def _from_json(body: bytes) -> ExportTraceServiceRequest:
-    request = ExportTraceServiceRequest()
-    document = _load_json(body)
-    try:
-        converted = _ids_to_base64(document, 0)
-        check_attribute_values(converted)  # ignore_unknown_fields would blank a non-AnyValue
-        json_format.ParseDict(converted, request, ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
-        raise BadRequest(400, f"invalid OTLP/JSON: {str(exc)[:300]}") from None
-    return request
 
 
 def _load_json(body: bytes) -> Any:
@@ -234,8 +263,3 @@ def _lazy_request_class() -> type[Message]:
 
 
 LAZY_REQUEST = _lazy_request_class()
-
-
-def encode_gzip(data: bytes) -> bytes:
-    """gzip ``data`` (helper for clients and tests)."""
-    return gzip.compress(data, compresslevel=1)
