@@ -23,27 +23,31 @@ from typing import Any
 from claudescope.config_model import (
     COMMAND_LINE,
     DEFAULT_CONFIG_FILE,
+    CLAUDE_CODE_FEATURE_KEYS,
     DEFAULT_DATA_DIR,
     ENV_PREFIX,
     ENV_VAR_SOURCE,
     AlertsConfig,
     BudgetConfig,
+    ClaudeCodeConfig,
     Config,
     ConfigError,
+    DatedPrice,
     Limits,
     NotifyConfig,
     PricingConfig,
     QueryLimits,
     RuleConfig,
 )
+from claudescope.config_prices import parse_prices
 from claudescope.durations import parse_duration
-from claudescope.pricing.limits import MAX_STORED_USD, rate_problem
+from claudescope.pricing.limits import MAX_STORED_USD
 from claudescope.web_hosts import parse_host_names
 from claudescope.whereclause import validate_where
 
 __all__ = [
-    "DEFAULT_CONFIG_FILE", "DEFAULT_DATA_DIR", "ENV_PREFIX", "AlertsConfig", "BudgetConfig", "Config", "ConfigError",
-    "Limits", "NotifyConfig", "PricingConfig", "QueryLimits", "RuleConfig", "load_config",
+    "DEFAULT_CONFIG_FILE", "DEFAULT_DATA_DIR", "ENV_PREFIX", "AlertsConfig", "BudgetConfig", "ClaudeCodeConfig", "Config", "ConfigError",
+    "DatedPrice", "Limits", "NotifyConfig", "PricingConfig", "QueryLimits", "RuleConfig", "load_config",
 ]
 
 # Top-level options settable as CLI flags, CLAUDESCOPE_<NAME> env vars and [server] keys.
@@ -84,7 +88,7 @@ _RANGES: dict[str, tuple[float | int | Decimal, float | int | Decimal, str]] = {
     "budget.daily_usd": (Decimal(0), MAX_STORED_USD - Decimal("1e-9"), " USD"),
     "budget.monthly_usd": (Decimal(0), MAX_STORED_USD - Decimal("1e-9"), " USD"),
 }
-_CHOICES = {"log_format": ("text", "json")}
+_CHOICES = {"log_format": ("text", "json"), "claude_code.feature": tuple(CLAUDE_CODE_FEATURE_KEYS)}
 
 
 def load_config(
@@ -229,7 +233,7 @@ def _apply_file(config: Config, path: Path) -> Config:
         raise ConfigError("--config", source, f"cannot be read: {exc}", shown="") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("(syntax)", source, f"not valid TOML: {exc}", shown="") from None
-    known = {"server", "budget", "alerts", "notify", "prices", "pricing", "limits", "query"}
+    known = {"server", "budget", "alerts", "notify", "prices", "pricing", "limits", "query", "claude_code"}
     for key in document:
         if key not in known:
             raise ConfigError(key, source, f"unknown section; expected one of {sorted(known)}", shown=f"[{key}]")
@@ -243,6 +247,7 @@ def _apply_file(config: Config, path: Path) -> Config:
         pricing=_pricing(_table(document, "prices", source), _table(document, "pricing", source), source),
         limits=_section(Limits, _table(document, "limits", source), "limits", source),
         query=_section(QueryLimits, _table(document, "query", source), "query", source),
+        claude_code=_section(ClaudeCodeConfig, _table(document, "claude_code", source), "claude_code", source),
     )
 
 
@@ -345,28 +350,8 @@ def _notify(table: Mapping[str, Any], source: str) -> NotifyConfig:
     return NotifyConfig(urls=tuple(urls), dashboard_url=dashboard_url)
 
 
-_PRICE_KEYS = {"input", "output", "cache_write_5m", "cache_write_1h", "cache_read"}
-
-
 def _pricing(prices: Mapping[str, Any], switches: Mapping[str, Any], source: str) -> PricingConfig:
-    overrides: dict[str, dict[str, Decimal]] = {}
-    for model, row in prices.items():
-        where = f'[prices] "{model}"'  # model ids may hold dots: quote them as TOML does
-        if not isinstance(row, dict):
-            raise ConfigError(f"prices.{model}", source, "expected an inline table of USD per million tokens", shown=where)
-        parsed = {}
-        for key, value in row.items():
-            full, shown = f"prices.{model}.{key}", f"{where}.{key}"
-            if key not in _PRICE_KEYS:
-                raise ConfigError(full, source, f"unknown price key; expected {sorted(_PRICE_KEYS)}", shown=shown)
-            parsed[key] = _coerce(value, Decimal, full, source, shown=shown)
-            # The same bound PriceTable.load enforces: a large call at this price stays storable.
-            problem = rate_problem(parsed[key])
-            if problem:
-                raise ConfigError(full, source, problem, shown=shown)
-        if "input" not in parsed or "output" not in parsed:
-            raise ConfigError(f"prices.{model}", source, "needs at least input and output", shown=where)
-        overrides[model] = parsed
+    overrides = parse_prices(prices, source)  # undated or by date: claudescope/config_prices.py
     base = _section(PricingConfig, {}, "pricing", source)
     flags = {}
     for key, value in switches.items():

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "COMMAND_LINE", "DEFAULT_CONFIG_FILE", "DEFAULT_DATA_DIR", "ENV_PREFIX", "ENV_VAR_SOURCE", "AlertsConfig",
-    "BudgetConfig", "Config", "ConfigError", "Limits", "NotifyConfig", "PricingConfig", "QueryLimits", "RuleConfig",
+    "BudgetConfig", "ClaudeCodeConfig", "Config", "ConfigError", "DatedPrice", "Limits", "NotifyConfig", "PriceOverride", "PricingConfig",
+    "QueryLimits", "RuleConfig",
 ]
 
 DEFAULT_CONFIG_FILE = Path("claudescope.toml")
@@ -116,13 +118,41 @@ class NotifyConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DatedPrice:
+    """One ``[prices]`` row in force from ``start`` (inclusive) until ``end`` (exclusive), UTC.
+
+    ``None`` is unbounded. ``rates`` holds the same keys as an undated row (USD per million tokens).
+    """
+
+    rates: Mapping[str, Decimal]
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+# A model's override: one undated row (in force at every date), or dated rows.
+PriceOverride = Mapping[str, Decimal] | tuple[DatedPrice, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class PricingConfig:
     """User price overrides (USD per million tokens) and the disputed multiplier scopes."""
 
-    overrides: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)
+    overrides: Mapping[str, PriceOverride] = field(default_factory=dict)
     batch_applies_to_cache: bool = True
     geo_applies_to_cache: bool = True
     fast_applies_to_cache: bool = True
+
+
+# Where a Claude Code call's ``feature`` comes from (docs/claude-code.md): the event attribute
+# read first; ``query_source`` is the fallback whenever the chosen one is absent.
+CLAUDE_CODE_FEATURE_KEYS = {"query_source": "query_source", "agent": "agent.name", "skill": "skill.name"}
+
+
+@dataclass(frozen=True, slots=True)
+class ClaudeCodeConfig:
+    """How Claude Code's telemetry is attributed (``[claude_code]``)."""
+
+    feature: str = "query_source"
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +178,7 @@ class Config:
     pricing: PricingConfig = PricingConfig()
     limits: Limits = Limits()
     query: QueryLimits = QueryLimits()
+    claude_code: ClaudeCodeConfig = ClaudeCodeConfig()
 
     @property
     def db_path(self) -> Path:

@@ -224,7 +224,7 @@ def sql(
 
 @app.command()
 def prices(
-    model: Annotated[Optional[str], typer.Argument(help="Show one model (any id form).")] = None,
+    model: Annotated[Optional[str], typer.Argument(help="Show one model (any id form), with its prices by date.")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Show the price table (built-in plus overrides from claudescope.toml)."""

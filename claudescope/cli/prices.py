@@ -10,6 +10,7 @@ from rich.table import Table
 
 from claudescope.config import PricingConfig
 from claudescope.pricing import PriceTable
+from claudescope.pricing.periods import Period, day_text
 from claudescope.pricing.table import PriceDataError, PriceEntry
 
 
@@ -25,7 +26,8 @@ def render_prices(pricing: PricingConfig, *, model: str | None, out: Console) ->
         out.print(
             "USD per million tokens. Batch x0.5; geo: US inference_geo x1.1; >NK band: every "
             "category at the band's rates above N thousand prompt tokens; web search $0.01 per "
-            "request. Unknown models are never guessed: `claudescope prices MODEL` for sources."
+            "request; since DATE: these prices apply to calls started on or after DATE (UTC), earlier calls pay the earlier ones. "
+            "Unknown models are never guessed: `claudescope prices MODEL` for sources and history."
         )
         return 0
     entry = table.entry(model)
@@ -70,6 +72,10 @@ def _detail(entry: PriceEntry, asked: str, version: str) -> Table:
         grid.add_row(label, f"{_usd(value)} / MTok")
     for note in _notes(entry):
         grid.add_row("modifier", note)
+    if len(entry.periods) > 1 or entry.current.start is not None:
+        # Prices by date: each period's rates, oldest first; a call pays those of its start_time.
+        for period in entry.history():
+            grid.add_row(f"prices {period.span()}", escape(_period_text(period)))
     for label, value in (("status", entry.status), ("source", entry.source), ("confidence", entry.confidence)):
         if value:
             grid.add_row(label, escape(value))
@@ -77,8 +83,30 @@ def _detail(entry: PriceEntry, asked: str, version: str) -> Table:
     return grid
 
 
+def _period_text(period: Period) -> str:
+    rates = period.rates
+    parts = [
+        f"in {_usd(rates.input)} / out {_usd(rates.output)} / write 5m {_usd(rates.cache_write_5m)} / "
+        f"write 1h {_usd(rates.cache_write_1h)} / read {_usd(rates.cache_read)}"
+    ]
+    if period.long_context is not None:
+        parts.append(f">{period.long_context.above // 1000}K band")
+    if period.fast is not None:
+        parts.append(_fast(period.fast))
+    if period.note:
+        parts.append(period.note)
+    return "; ".join(parts)
+
+
+def _fast(factor: Decimal) -> str:
+    return "fast withdrawn (bills standard)" if factor == 1 else f"fast x{_plain(factor)}"
+
+
 def _notes(entry: PriceEntry, *, short: bool = False) -> list[str]:
     notes = []
+    start = entry.current.start
+    if start is not None:
+        notes.append(f"since {day_text(start)}" if short else f"current prices since {day_text(start)} (UTC)")
     band = entry.long_context
     if band is not None and short:
         notes.append(f">{band.above // 1000}K band")
@@ -88,7 +116,7 @@ def _notes(entry: PriceEntry, *, short: bool = False) -> list[str]:
             f"(writes {_usd(band.rates.cache_write_5m)}/{_usd(band.rates.cache_write_1h)}, read {_usd(band.rates.cache_read)})"
         )
     if entry.fast is not None:
-        notes.append(f"fast x{_plain(entry.fast)}")
+        notes.append(_fast(entry.fast))
     if entry.geo:
         notes.append("geo" if short else "US inference_geo x1.1")
     if entry.overridden:

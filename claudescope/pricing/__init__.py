@@ -2,6 +2,7 @@
 
 - :mod:`claudescope.pricing.calc`: ``PriceTable`` (``price``, ``rates``, ``bill``, ``cost_columns``);
 - :mod:`claudescope.pricing.table`: the built-in ``prices.toml`` and user overrides, as data;
+- :mod:`claudescope.pricing.periods`: prices by date (which period prices a call);
 - :mod:`claudescope.pricing.limits`: what a stored call can hold.
 """
 

@@ -1,6 +1,7 @@
 """Exact prices for Claude calls: ``PriceTable.price(model, usage) -> Cost``.
 
-The rules (shared/research/anthropic.md §3-§4), applied per call by the response model:
+The rules (docs/data-model.md, "How cost is computed"), applied per call by the response model,
+at the prices in force at the call's start time (``at``; None = the current prices):
 
 - uncached input (Anthropic's ``usage.input_tokens``), 5-minute and 1-hour cache writes, cache
   reads and output (thinking included) each at the model's absolute rate;
@@ -28,6 +29,7 @@ are in ``pricing_limits``; docs/data-model.md, "Numbers that cannot be stored"):
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
@@ -40,12 +42,14 @@ from claudescope.pricing.limits import (
     count_problem,
     rate_problem,
 )
+from claudescope.pricing.periods import Period, as_utc, overlap_problem
 from claudescope.pricing.table import (
     LongContext,
     PriceDataError,
     PriceEntry,
     Rates,
     TableData,
+    dated_prices,
     id_candidates,
     load_table_data,
 )
@@ -137,11 +141,20 @@ class TokenRates:
 
 
 @dataclass(frozen=True, slots=True)
-class _Compiled:
-    entry: PriceEntry
+class _CompiledPeriod:
+    period: Period
     base: TokenRates
     band: TokenRates | None
     band_above: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    entry: PriceEntry
+    periods: tuple[_CompiledPeriod, ...]  # the entry's lookup order
+
+    def at(self, at: dt.datetime | None) -> _CompiledPeriod | None:
+        return next((c for c in self.periods if c.period.covers(at)), None)
 
 
 class PriceTable:
@@ -155,7 +168,7 @@ class PriceTable:
         self._fast_cache = pricing.fast_applies_to_cache
         self._compiled = {id(e): _compile(e) for e in data.entries}
         self._ids: dict[str, _Compiled | None] = {}
-        # (entry, band, batch, geo, fast) -> effective per-token rates; a few hundred at most.
+        # (period, band, batch, geo, fast) -> effective per-token rates; a few hundred at most.
         self._effective: dict[tuple[int, bool, bool, Decimal | None, bool], TokenRates] = {}
 
     @classmethod
@@ -166,8 +179,12 @@ class PriceTable:
             PriceDataError: the built-in data file is malformed, or an override is not a price
                 (``rate_problem``): a PricingConfig can come from elsewhere than the config loader.
         """
-        for model, rates in pricing.overrides.items():
-            for key, value in rates.items():
+        for model, override in pricing.overrides.items():
+            dated = dated_prices(override)
+            problem = overlap_problem([(d.start, d.end) for d in dated])
+            if problem:
+                raise PriceDataError(f"prices.{model}: {problem}")
+            for key, value in (item for d in dated for item in d.rates.items()):
                 problem = rate_problem(Decimal(value))
                 if problem:
                     raise PriceDataError(f"prices.{model}.{key}: {problem}")
@@ -192,35 +209,42 @@ class PriceTable:
         compiled = self._lookup(model)
         return None if compiled is None else compiled.entry
 
-    def rates(self, model: str | None, usage: Usage) -> TokenRates | None:
-        """Per-token USD rates for ``usage`` on ``model``, every multiplier that applies folded in.
+    def rates(self, model: str | None, usage: Usage, *, at: dt.datetime | None = None) -> TokenRates | None:
+        """Per-token USD rates for ``usage`` on ``model`` at ``at``, every multiplier folded in.
 
+        ``at`` is the call's start time: the prices in force then apply (``from`` inclusive,
+        ``until`` exclusive, UTC; a naive datetime is UTC); None asks for the current prices.
         The prompt-size band, batch tier, inference geo and fast mode are read from ``usage``
-        exactly as :meth:`price` reads them; None when the model (or its fast mode) has no price.
-        This is the one place rates are derived: what-if and savings figures use it too.
+        exactly as :meth:`price` reads them; None when the model (or its fast mode) has no price
+        at that date. This is the one place rates are derived: what-if and savings use it too.
         """
         if not model:
             return None
         compiled = self._lookup(model)
         if compiled is None:
             return None
-        entry = compiled.entry
+        period = compiled.at(None if at is None else as_utc(at))
+        if period is None:
+            return None  # the model had no price at that date
         fast = usage.speed == "fast"
-        if fast and entry.fast is None:
+        if fast and period.period.fast is None:
             return None  # fast mode ran, but its price for this model is unknown
-        band = compiled.band is not None and usage.prompt_tokens > compiled.band_above
+        band = period.band is not None and usage.prompt_tokens > period.band_above
         geo = None
-        if entry.geo and usage.inference_geo:
+        if compiled.entry.geo and usage.inference_geo:
             geo = self._modifiers.geo.get(usage.inference_geo.lower())
-        key = (id(compiled), band, usage.service_tier == "batch", geo, fast)
+        key = (id(period), band, usage.service_tier == "batch", geo, fast)
         rates = self._effective.get(key)
         if rates is None:
-            rates = self._effective[key] = self._rates(compiled, *key[1:])
+            rates = self._effective[key] = self._rates(period, *key[1:])
         return rates
 
-    def price(self, model: str | None, usage: Usage) -> Cost | None:
-        """Price one call by its response model; None when the price is not known."""
-        rates = self.rates(model, usage)
+    def price(self, model: str | None, usage: Usage, *, at: dt.datetime | None = None) -> Cost | None:
+        """Price one call by its response model at its start time ``at`` (None: current prices).
+
+        None when the price is not known.
+        """
+        rates = self.rates(model, usage, at=at)
         if rates is None:
             return None
         return Cost(
@@ -233,18 +257,21 @@ class PriceTable:
             price_version=self._data.version,
         )
 
-    def bill(self, operation: str, *, failed: bool, model: str | None, usage: Usage) -> CostColumns:
+    def bill(
+        self, operation: str, *, failed: bool, model: str | None, usage: Usage, at: dt.datetime | None = None,
+    ) -> CostColumns:
         """The stored cost columns of one call: THE billing rule, for ingest, reprice and advice.
 
         A failed call, a token count and batch bookkeeping bill nothing: zero, not unknown
         (SPEC §4; a batch's results are priced one by one as ``batch_result``). Every other
-        operation is priced by :meth:`cost_columns`.
+        operation is priced by :meth:`cost_columns` at ``at``, the call's start time (UTC; None:
+        the current prices).
         """
         if failed or operation in UNBILLED_OPERATIONS:
             return (_ZERO,) * 6 + (self._data.version,)
-        return self.cost_columns(model, usage)
+        return self.cost_columns(model, usage, at=at)
 
-    def cost_columns(self, model: str | None, usage: Usage) -> CostColumns:
+    def cost_columns(self, model: str | None, usage: Usage, *, at: dt.datetime | None = None) -> CostColumns:
         """The stored cost columns of one billed call: the one rule for ingest and reprice.
 
         An unpriced model gives all NULL. A cost (or any part) that does not fit DECIMAL(18,9)
@@ -252,7 +279,7 @@ class PriceTable:
         is not storable, and the row says so instead of failing its whole batch.
         """
         try:
-            cost = self.price(model, usage)
+            cost = self.price(model, usage, at=at)
         except InvalidOperation:  # quantize needs more than 28 digits: far past the store's range
             return (None,) * 6 + (self._data.version + COST_OVERFLOW,)
         if cost is None:
@@ -262,7 +289,7 @@ class PriceTable:
             return (None,) * 6 + (cost.price_version + COST_OVERFLOW,)
         return (*parts, cost.price_version)
 
-    def _rates(self, compiled: _Compiled, band: bool, batch: bool, geo: Decimal | None, fast: bool) -> TokenRates:
+    def _rates(self, compiled: _CompiledPeriod, band: bool, batch: bool, geo: Decimal | None, fast: bool) -> TokenRates:
         """Per-token rates with every applicable multiplier folded in (cached per combination)."""
         rates = compiled.band if band and compiled.band is not None else compiled.base
         tokens_mult = cache_mult = _ONE
@@ -272,9 +299,10 @@ class PriceTable:
         if geo is not None:
             tokens_mult *= geo
             cache_mult *= geo if self._geo_cache else _ONE
-        if fast and compiled.entry.fast is not None:
-            tokens_mult *= compiled.entry.fast
-            cache_mult *= compiled.entry.fast if self._fast_cache else _ONE
+        fast_factor = compiled.period.fast
+        if fast and fast_factor is not None:
+            tokens_mult *= fast_factor
+            cache_mult *= fast_factor if self._fast_cache else _ONE
         return TokenRates(
             input=rates.input * tokens_mult, output=rates.output * tokens_mult, cache_read=rates.cache_read * cache_mult,
             cache_write_5m=rates.cache_write_5m * cache_mult, cache_write_1h=rates.cache_write_1h * cache_mult,
@@ -295,10 +323,14 @@ class PriceTable:
 
 
 def _compile(entry: PriceEntry) -> _Compiled:
-    band: LongContext | None = entry.long_context
-    return _Compiled(
-        entry=entry,
-        base=TokenRates.of(entry.rates),
+    return _Compiled(entry=entry, periods=tuple(_compile_period(p) for p in entry.periods))
+
+
+def _compile_period(period: Period) -> _CompiledPeriod:
+    band: LongContext | None = period.long_context
+    return _CompiledPeriod(
+        period=period,
+        base=TokenRates.of(period.rates),
         band=None if band is None else TokenRates.of(band.rates),
         band_above=0 if band is None else band.above,
     )

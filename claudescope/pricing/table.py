@@ -17,12 +17,12 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
-from claudescope.config_model import PricingConfig
+from claudescope.config_model import DatedPrice, PriceOverride, PricingConfig
+from claudescope.pricing.periods import LongContext, Period, Rates, moment, overlap_problem
 
 _RATE_KEYS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
-_ROW_KEYS = frozenset(
-    {*_RATE_KEYS, "aliases", "long_context", "geo", "fast", "status", "source", "confidence", "as_of"}
-)
+_PERIOD_KEYS = frozenset({*_RATE_KEYS, "long_context", "fast", "from", "until", "note"})
+_ROW_KEYS = frozenset({*_PERIOD_KEYS, "aliases", "geo", "status", "source", "confidence", "as_of", "history"}) - {"until"}
 OVERRIDE_SOURCE = "claudescope.toml [prices]"
 
 
@@ -31,39 +31,54 @@ class PriceDataError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Rates:
-    """One band of prices, USD per million tokens."""
-
-    input: Decimal
-    output: Decimal
-    cache_write_5m: Decimal
-    cache_write_1h: Decimal
-    cache_read: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class LongContext:
-    """A prompt-size band: above ``above`` prompt tokens, every category uses ``rates``."""
-
-    above: int
-    rates: Rates
-
-
-@dataclass(frozen=True, slots=True)
 class PriceEntry:
-    """One model's row of the table, as shown by ``claudescope prices``."""
+    """One model's row of the table, as shown by ``claudescope prices``.
+
+    ``periods`` are its prices by date, in lookup order: the user's overrides first, then the
+    built-in periods from the newest; :meth:`period` picks the one in force at a moment.
+    """
 
     model: str
     aliases: tuple[str, ...]
-    rates: Rates
-    long_context: LongContext | None = None
+    periods: tuple[Period, ...]
     geo: bool = False  # whether usage.inference_geo multipliers apply (Claude 4.6 and later)
-    fast: Decimal | None = None  # usage.speed == "fast" multiplier; None = fast mode not priced
     status: str = ""
     source: str = ""
     confidence: str = ""
     as_of: dt.date | None = None
-    overridden: bool = False
+
+    def period(self, at: dt.datetime | None) -> Period | None:
+        """The prices in force at ``at`` (aware; None = the current price), or None."""
+        return next((p for p in self.periods if p.covers(at)), None)
+
+    @property
+    def current(self) -> Period:
+        """Today's prices: the open-ended period, else the one that ended last."""
+        return self.period(None) or max(self.periods, key=lambda p: p.end or dt.datetime.max.replace(tzinfo=dt.UTC))
+
+    @property
+    def rates(self) -> Rates:
+        """The current rates."""
+        return self.current.rates
+
+    @property
+    def long_context(self) -> LongContext | None:
+        """The current prompt-size band, if any."""
+        return self.current.long_context
+
+    @property
+    def fast(self) -> Decimal | None:
+        """The current fast-mode multiplier (None: not priced; 1: withdrawn, bills standard)."""
+        return self.current.fast
+
+    @property
+    def overridden(self) -> bool:
+        """Whether any of its periods comes from the user's ``[prices]``."""
+        return any(p.overridden for p in self.periods)
+
+    def history(self) -> tuple[Period, ...]:
+        """Every period, oldest first (overrides beside the built-in periods they cover)."""
+        return tuple(sorted(self.periods, key=lambda p: (p.start is not None, p.start or dt.datetime.min, p.overridden)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,29 +203,66 @@ def _entry(name: str, row: Any) -> PriceEntry:
     unknown = set(row) - _ROW_KEYS
     if unknown:
         raise PriceDataError(f"prices.toml: {where}: unknown keys {sorted(unknown)}")
-    long_raw = row.get("long_context")
+    as_of = row.get("as_of")
+    if as_of is not None and not isinstance(as_of, dt.date):
+        raise PriceDataError(f"prices.toml: {where}.as_of: expected a date (YYYY-MM-DD)")
+    history = row.get("history", [])
+    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+        raise PriceDataError(f"prices.toml: {where}.history: expected [[{where}.history]] tables")
+    current = {k: v for k, v in row.items() if k in _PERIOD_KEYS}
+    periods = [_period(current, where), *(_period(h, f"{where}.history[{i}]", dated=True) for i, h in enumerate(history))]
+    _check_periods(periods, where)
+    return PriceEntry(
+        model=name.lower(),
+        aliases=tuple(str(a).lower() for a in row.get("aliases", ())),
+        periods=tuple(sorted(periods, key=_newest_first, reverse=True)),
+        geo=bool(row.get("geo", False)),
+        status=str(row.get("status", "")),
+        source=str(row.get("source", "")),
+        confidence=str(row.get("confidence", "")),
+        as_of=as_of,
+    )
+
+
+def _period(raw: Mapping[str, Any], where: str, *, dated: bool = False) -> Period:
+    """One period of a row: its rates, band and fast factor, and (history) its dates."""
+    unknown = set(raw) - _PERIOD_KEYS
+    if unknown:
+        raise PriceDataError(f"prices.toml: {where}: unknown keys {sorted(unknown)}")
+    if dated and "until" not in raw:
+        raise PriceDataError(f"prices.toml: {where}.until: missing (the first day the price no longer applied)")
+    bounds: dict[str, dt.datetime | None] = {}
+    for key in ("from", "until"):
+        value = moment(raw[key]) if key in raw else None
+        if isinstance(value, str):
+            raise PriceDataError(f"prices.toml: {where}.{key}: {value}")
+        bounds[key] = value
+    long_raw = raw.get("long_context")
     long_context = None
     if long_raw is not None:
         above = long_raw.get("above")
         if not isinstance(above, int) or isinstance(above, bool) or above <= 0:
             raise PriceDataError(f"prices.toml: {where}.long_context.above: expected a positive integer")
         long_context = LongContext(above=above, rates=_rates(long_raw, f"{where}.long_context"))
-    fast = row.get("fast")
-    as_of = row.get("as_of")
-    if as_of is not None and not isinstance(as_of, dt.date):
-        raise PriceDataError(f"prices.toml: {where}.as_of: expected a date (YYYY-MM-DD)")
-    return PriceEntry(
-        model=name.lower(),
-        aliases=tuple(str(a).lower() for a in row.get("aliases", ())),
-        rates=_rates(row, where),
-        long_context=long_context,
-        geo=bool(row.get("geo", False)),
-        fast=None if fast is None else _decimal(fast, f"{where}.fast"),
-        status=str(row.get("status", "")),
-        source=str(row.get("source", "")),
-        confidence=str(row.get("confidence", "")),
-        as_of=as_of,
+    fast = raw.get("fast")
+    return Period(
+        start=bounds["from"], end=bounds["until"], rates=_rates(raw, where), long_context=long_context,
+        fast=None if fast is None else _decimal(fast, f"{where}.fast"), note=str(raw.get("note", "")),
     )
+
+
+def _check_periods(periods: list[Period], where: str) -> None:
+    """A built-in row's periods must not overlap and must leave no gap (a gap would be NULL)."""
+    problem = overlap_problem([(p.start, p.end) for p in periods])
+    ordered = sorted(periods, key=lambda p: (p.start is not None, p.start or dt.datetime.min))
+    gaps = [f"{a.span()} then {b.span()}" for a, b in zip(ordered, ordered[1:]) if a.end != b.start]
+    if problem or gaps:
+        raise PriceDataError(f"prices.toml: {where}: {problem or 'gap between periods ' + gaps[0]}")
+
+
+def _newest_first(period: Period) -> tuple[bool, dt.datetime]:
+    # A sort key, reversed: most calls are recent, so the lookup tries the current period first.
+    return (period.start is not None, period.start or dt.datetime.min.replace(tzinfo=dt.UTC))
 
 
 # --- overrides -------------------------------------------------------------------------------
@@ -228,27 +280,51 @@ def override_rates(values: Mapping[str, Decimal], modifiers: Modifiers) -> Rates
     )
 
 
-def _apply_overrides(
-    rows: list[PriceEntry], overrides: Mapping[str, Mapping[str, Decimal]], modifiers: Modifiers
-) -> list[PriceEntry]:
+def dated_prices(override: PriceOverride) -> tuple[DatedPrice, ...]:
+    """A ``[prices]`` row as dated rows: an undated row is in force at every date."""
+    return override if isinstance(override, tuple) else (DatedPrice(rates=override),)
+
+
+def _apply_overrides(rows: list[PriceEntry], overrides: Mapping[str, PriceOverride], modifiers: Modifiers) -> list[PriceEntry]:
     index = _index(rows)
     merged = list(rows)
-    for model, values in overrides.items():
-        rates = override_rates(values, modifiers)
+    for model, override in overrides.items():
         known = next((index[c] for c in id_candidates(model) if c in index), None)
+        builtin = known.periods if known is not None else ()
+        # The user's price replaces the whole band (a negotiated rate has no list-price
+        # long-context tier); geo eligibility and fast mode stay facts about the model.
+        pieces = [piece for dated in dated_prices(override) for piece in _pieces(dated, override_rates(dated.rates, modifiers), builtin)]
+        pieces.sort(key=_newest_first, reverse=True)
         if known is None:
             # A model the table lacks: priced exactly as the user says, no multipliers guessed.
-            new = PriceEntry(model=id_candidates(model)[0], aliases=(), rates=rates, source=OVERRIDE_SOURCE, overridden=True)
+            new = PriceEntry(model=id_candidates(model)[0], aliases=(), periods=tuple(pieces), source=OVERRIDE_SOURCE)
             merged.append(new)
             index[new.model] = new
             continue
-        # The user's price replaces the whole band (a negotiated rate has no list-price
-        # long-context tier); geo and fast eligibility stay facts about the model.
-        updated = replace(known, rates=rates, long_context=None, source=OVERRIDE_SOURCE, as_of=None, overridden=True)
+        everywhere = any(d.start is None and d.end is None for d in dated_prices(override))
+        if everywhere:  # no built-in price is reachable any more
+            updated = replace(known, periods=tuple(pieces), source=OVERRIDE_SOURCE, as_of=None)
+        else:  # overrides first: they win where they apply, the built-in periods elsewhere
+            updated = replace(known, periods=(*pieces, *known.periods))
         merged[merged.index(known)] = updated
         for key in (known.model, *known.aliases):
             index[key] = updated
     return merged
+
+
+def _pieces(dated: DatedPrice, rates: Rates, builtin: tuple[Period, ...]) -> list[Period]:
+    """``dated`` cut at the built-in period boundaries, each piece with that period's fast factor."""
+    start, end = dated.start, dated.end
+    cuts = sorted({b for p in builtin for b in (p.start, p.end) if b is not None
+                   and (start is None or b > start) and (end is None or b < end)})
+    bounds = [start, *cuts, end]
+    pieces = []
+    for low, high in zip(bounds, bounds[1:]):
+        probe = low if low is not None else (None if high is None else high - dt.timedelta(microseconds=1))
+        in_force = next((p for p in builtin if p.covers(probe)), None)
+        fast = None if in_force is None else in_force.fast
+        pieces.append(Period(start=low, end=high, rates=rates, fast=fast, overridden=True, note="override"))
+    return pieces
 
 
 def _version(base: str, pricing: PricingConfig) -> str:
@@ -258,7 +334,15 @@ def _version(base: str, pricing: PricingConfig) -> str:
     defaults = (default.batch_applies_to_cache, default.geo_applies_to_cache, default.fast_applies_to_cache)
     if not pricing.overrides and switches == defaults:
         return base
-    canonical = repr(
-        (sorted((m, sorted((k, f"{Decimal(v).normalize():f}") for k, v in row.items())) for m, row in pricing.overrides.items()), switches)
-    )
+    canonical = repr((sorted((m, _canonical(row)) for m, row in pricing.overrides.items()), switches))
     return f"{base}+local.{hashlib.sha256(canonical.encode()).hexdigest()[:8]}"
+
+
+def _canonical(override: PriceOverride) -> Any:
+    """A stable form of one override (an undated row keeps its pre-dates form: same version)."""
+    def rates(row: Mapping[str, Decimal]) -> list[tuple[str, str]]:
+        return sorted((k, f"{Decimal(v).normalize():f}") for k, v in row.items())
+
+    if not isinstance(override, tuple):
+        return rates(override)
+    return sorted((str(d.start), str(d.end), rates(d.rates)) for d in override)

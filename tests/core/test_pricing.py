@@ -17,6 +17,7 @@ import pytest
 from rich.console import Console
 
 from claudescope.config import PricingConfig, load_config
+from claudescope.config_prices import parse_prices
 from claudescope.pricing import Cost, PriceDataError, PriceTable, Usage
 from claudescope.cli.prices import render_prices as print_prices
 from claudescope.pricing.table import load_table_data
@@ -35,7 +36,8 @@ RESEARCH_MODELS = [
 
 
 def _pricing(case: dict[str, Any]) -> PricingConfig:
-    return PricingConfig(overrides=case.get("overrides", {}), **case.get("pricing", {}))
+    # Through the config loader's own [prices] parser: dated rows become DatedPrice periods.
+    return PricingConfig(overrides=parse_prices(case.get("overrides", {}), "pricing_cases.toml"), **case.get("pricing", {}))
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +47,7 @@ def table() -> PriceTable:
 
 @pytest.mark.parametrize("case", CASES["case"], ids=[c["name"] for c in CASES["case"]])
 def test_case(case: dict[str, Any]) -> None:
-    cost = PriceTable.load(_pricing(case)).price(case["model"], Usage(**case["usage"]))
+    cost = PriceTable.load(_pricing(case)).price(case["model"], Usage(**case["usage"]), at=case.get("at"))
     if case.get("expect_none"):
         assert cost is None
         return
@@ -89,6 +91,7 @@ def test_every_research_model_has_a_sourced_dated_row(table: PriceTable) -> None
     assert set(RESEARCH_MODELS) <= set(rows)
     for entry in table.entries():
         assert entry.source and entry.confidence and entry.status, entry.model
+        assert "https://" in entry.source, f"{entry.model}: a source is a public URL"
         assert isinstance(entry.as_of, dt.date), entry.model
         assert entry.rates.input > 0 and entry.rates.output > 0
         assert all(isinstance(v, Decimal) for v in dataclasses.astuple(entry.rates))
@@ -192,7 +195,7 @@ def _render(model: str | None, pricing: PricingConfig | None = None) -> tuple[in
 def test_print_prices_lists_every_model() -> None:
     code, text = _render(None)
     assert code == 0
-    assert "price_version 2026-11-22" in text
+    assert "price_version 2026-12-02" in text
     for model in RESEARCH_MODELS:
         assert re.search(rf"\b{re.escape(model)}\s", text), model
     sonnet = next(line for line in text.splitlines() if "claude-sonnet-4-5 " in line)
@@ -206,8 +209,9 @@ def test_print_prices_one_model_by_any_id() -> None:
     assert code == 0
     assert "claude-opus-4-6" in text and "resolved from" in text
     assert "$5.00 / MTok" in text and "$25.00 / MTok" in text
-    assert "fast x6" in text and "US inference_geo x1.1" in text
-    assert "platform.claude.com" in text and "2026-11-22" in text
+    assert "fast withdrawn (bills standard)" in text and "US inference_geo x1.1" in text
+    assert re.search(r"prices … \.\. 2026-06-29 .*fast x6", text)
+    assert "https://platform.claude.com" in text and "2026-12-02" in text
 
 
 def test_print_prices_unknown_model_fails_with_advice() -> None:
@@ -243,9 +247,31 @@ def test_cli_prices_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 PRICES_TOML = Path(__file__).resolve().parents[2] / "claudescope" / "pricing" / "prices.toml"
 
 
-def _oracle(raw: dict[str, Any], model: str, usage: Usage, switches: tuple[bool, bool, bool]) -> dict[str, Decimal] | None:
-    """The rules restated from scratch with Fractions: what price() must return."""
-    row = raw["models"][model]
+def _utc(value: dt.date | dt.datetime) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return dt.datetime.combine(value, dt.time(0), tzinfo=dt.UTC)
+
+
+def _in_force(model_row: dict[str, Any], at: dt.datetime | None) -> dict[str, Any] | None:
+    """The row itself (current prices) or the history entry whose [from, until) holds ``at``."""
+    if at is None:
+        return model_row
+    for period in (model_row, *model_row.get("history", ())):
+        starts = "from" not in period or _utc(period["from"]) <= at
+        ends = period is model_row or at < _utc(period["until"])
+        if starts and ends:
+            return period
+    return None
+
+
+def _oracle(raw: dict[str, Any], model: str, usage: Usage, switches: tuple[bool, bool, bool],
+            at: dt.datetime | None = None) -> dict[str, Decimal] | None:
+    """The rules restated from scratch with Fractions: what price(..., at=at) must return."""
+    model_row = raw["models"][model]
+    row = _in_force(model_row, at)
+    if row is None:
+        return None
     prompt = usage.input_tokens + usage.cache_read_tokens + usage.cache_write_5m_tokens + usage.cache_write_1h_tokens
     band = row.get("long_context")
     rates = band if band is not None and prompt > band["above"] else row
@@ -253,7 +279,7 @@ def _oracle(raw: dict[str, Any], model: str, usage: Usage, switches: tuple[bool,
     if usage.service_tier == "batch":
         tokens *= raw["modifiers"]["batch"]
         cache *= raw["modifiers"]["batch"] if switches[0] else 1
-    if row.get("geo") and usage.inference_geo == "us":
+    if model_row.get("geo") and usage.inference_geo == "us":
         tokens *= raw["modifiers"]["geo"]["us"]
         cache *= raw["modifiers"]["geo"]["us"] if switches[1] else 1
     if usage.speed == "fast":
@@ -276,8 +302,16 @@ def _oracle(raw: dict[str, Any], model: str, usage: Usage, switches: tuple[bool,
     }
 
 
+def _moments(raw: dict[str, Any]) -> list[dt.datetime | None]:
+    """None (current prices), each price change of the table and the microsecond before it."""
+    edges = {_utc(p[k]) for row in raw["models"].values() for p in (row, *row.get("history", ())) for k in ("from", "until") if k in p}
+    return [None, *edges, *(e - dt.timedelta(microseconds=1) for e in edges)]
+
+
 def test_engine_agrees_with_an_independent_fraction_oracle() -> None:
     raw = tomllib.loads(PRICES_TOML.read_text(), parse_float=Fraction)
+    moments = _moments(raw)
+    assert len(moments) >= 9  # Sonnet 5.5's cache-read cut and three fast-mode withdrawals
     rng = random.Random(20261122)
     tables = {s: PriceTable.load(PricingConfig(batch_applies_to_cache=s[0], geo_applies_to_cache=s[1],
                                                fast_applies_to_cache=s[2]))
@@ -295,12 +329,13 @@ def test_engine_agrees_with_an_independent_fraction_oracle() -> None:
                 speed=rng.choice((None, "standard", "fast")),
             )
             switches = rng.choice(list(tables))
-            cost = tables[switches].price(model, usage)
-            expected = _oracle(raw, model, usage, switches)
+            at = rng.choice((*moments, dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=rng.randrange(366 * 86400))))
+            cost = tables[switches].price(model, usage, at=at)
+            expected = _oracle(raw, model, usage, switches, at)
             if expected is None:
                 assert cost is None, (model, usage)
                 continue
             assert cost is not None, (model, usage)
-            assert {k: getattr(cost, k) for k in expected} == expected, (model, usage, switches)
+            assert {k: getattr(cost, k) for k in expected} == expected, (model, usage, switches, at)
             checked += 1
     assert checked > 500
