@@ -1,9 +1,8 @@
-"""The ONE alias table: how each producer of Claude spans names each fact of a call.
+"""The ONE alias table: the attribute names each fact of a call goes by, across producers.
 
-Producers are told apart by their instrumentation scope. Each ``calls`` field is read from the
-first alias present on the span. Token accounting differs by producer: most put cache reads and
-writes inside ``gen_ai.usage.input_tokens`` (as the GenAI conventions require), OpenLIT does not,
-and claudescope also sends Anthropic's raw uncached count, which wins when present.
+Each ``calls`` field is read from the first alias present on the span. What a producer MEANS by
+what it sends (input as a total or uncached, where the 5m/1h split lives, normalised stop
+reasons, ...) is its profile in ``producers``, not here.
 """
 
 from __future__ import annotations
@@ -18,25 +17,12 @@ OPENLLMETRY = ("openllmetry", 3)
 OPENINFERENCE = ("openinference", 4)
 OPENLIT = ("openlit", 5)
 LOGFIRE = ("logfire", 6)
+# Claude Code: its api_request events know the 5m/1h split, its llm_request spans do not.
+CLAUDE_CODE_EVENTS = ("claude-code", 7)
+CLAUDE_CODE_SPANS = ("claude-code", 8)
 OTHER = ("otel", 9)
 
-# Scope-name prefixes, most specific first.
-SCOPE_SOURCES: tuple[tuple[str, tuple[str, int]], ...] = (
-    (sc.INSTRUMENTATION_SCOPE, CLAUDESCOPE),
-    (sc.ANTHROPIC_SDK_SCOPE, ANTHROPIC_SDK),
-    ("opentelemetry.instrumentation.genai.anthropic", OTEL_GENAI),
-    ("opentelemetry.instrumentation.anthropic", OPENLLMETRY),
-    ("openinference.instrumentation", OPENINFERENCE),
-    ("openlit", OPENLIT),
-    ("logfire", LOGFIRE),
-)
-
-# Producers whose gen_ai.usage.input_tokens EXCLUDES cache tokens (Anthropic's raw count).
-INPUT_EXCLUDES_CACHE = frozenset({OPENLIT[0]})
-# Producers that normalise stop reasons to the GenAI finish_reason enum; mapped back here.
-FINISH_REASON_TO_STOP = {"stop": "end_turn", "length": "max_tokens", "tool_call": "tool_use", "tool_calls": "tool_use"}
-# Producers that record message content by default (not an explicit opt-in): content dropped.
-CONTENT_BY_DEFAULT = frozenset({OPENLLMETRY[0], OPENINFERENCE[0], OPENLIT[0], LOGFIRE[0], OTHER[0]})
+# Producers are told apart by their scope: see producers.SCOPES (the producer model).
 
 PROVIDER = (sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_SYSTEM, "llm.provider", "llm.system")
 OPERATION = (sc.CS_OPERATION, sc.GEN_AI_OPERATION_NAME)
@@ -53,13 +39,16 @@ UNCACHED_INPUT = (sc.CS_UNCACHED_INPUT_TOKENS,)
 INPUT_TOTAL = (sc.GEN_AI_USAGE_INPUT_TOKENS, "gen_ai.usage.prompt_tokens", "llm.token_count.prompt")
 CACHE_READ = (
     sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
-    "gen_ai.usage.cache_read_input_tokens",
+    "gen_ai.usage.cache_read_input_tokens",  # Strands
+    "gen_ai.usage.input_tokens.cached",  # Sentry
     "llm.token_count.prompt_details.cache_read",
 )
 CACHE_WRITE = (
     sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
     sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
     "gen_ai.usage.cache_creation_input_tokens",
+    "gen_ai.usage.cache_write_input_tokens",  # Strands
+    "gen_ai.usage.input_tokens.cache_write",  # Sentry
     "llm.token_count.prompt_details.cache_write",
 )
 CACHE_WRITE_5M = (sc.ANTHROPIC_CACHE_WRITE_5M,)
@@ -107,22 +96,5 @@ EXCEPTION_TO_ERROR_TYPE = {
 }
 
 # The SDK's own tracer names spans after the method; these are the ones that are calls.
-SDK_SPAN_OPERATIONS = {
-    "anthropic.messages.create": "chat",
-    "anthropic.messages.stream": "chat",
-    "anthropic.messages.parse": "chat",
-    "anthropic.beta.messages.create": "chat",
-    "anthropic.beta.messages.stream": "chat",
-    "anthropic.beta.messages.parse": "chat",
-    "anthropic.messages.count_tokens": "count_tokens",
-    "anthropic.beta.messages.count_tokens": "count_tokens",
-    "anthropic.completions.create": "text_completion",
-}
+SDK_SPAN_OPERATIONS = sc.SDK_SPAN_OPERATIONS
 
-
-def source_of(scope_name: str) -> tuple[str, int]:
-    """(source, rank) of a span from its instrumentation scope name."""
-    for prefix, source in SCOPE_SOURCES:
-        if scope_name.startswith(prefix):
-            return source
-    return OTHER

@@ -26,7 +26,7 @@ from claudescope import semconv as sc
 from claudescope.collector import aliases as al
 from claudescope.collector.attributes import DROPPED_MARK, TRUNCATED_MARK, _value
 from claudescope.collector.coerce import as_count, as_num, as_str
-from claudescope.config import Limits
+from claudescope.config import CLAUDE_CODE_FEATURE_KEYS, Limits
 from claudescope.pricing import PriceTable, Usage, count_problem
 
 if TYPE_CHECKING:  # normalize imports this module for span_picks
@@ -44,7 +44,7 @@ CACHE_SPLIT_ESTIMATED = "claudescope.cache_split_estimated"
 _CONSUMED = frozenset((
     "event.name", "model", "input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens",
     "cache_creation_5m_tokens", "cache_creation_1h_tokens", "duration_ms", "ttft_ms", "request_id", "speed",
-    "query_source", "user.email", "status_code", "attempt",
+    "user.email", "status_code", "attempt",
 ))
 _SECRET_MARKERS = ("authorization", "api_key", "api-key", "apikey", "password", "secret", "token=")
 _CONTENT_KEYS = frozenset(("prompt", "prompt_text", "response", "user_prompt"))
@@ -60,8 +60,14 @@ _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 _SPEEDS = {"normal": "standard"}
 
 
-def normalize_logs(request: Any, prices: PriceTable, limits: Limits, ingested: datetime, batch: Batch) -> Batch:
-    """Add to ``batch`` the rows for the Claude Code call events of one ``ExportLogsServiceRequest``."""
+def normalize_logs(
+    request: Any, prices: PriceTable, limits: Limits, ingested: datetime, batch: Batch, *, feature: str = "query_source",
+) -> Batch:
+    """Add to ``batch`` the rows for the Claude Code call events of one ``ExportLogsServiceRequest``.
+
+    ``feature`` (``[claude_code] feature``) names what fills the ``feature`` column: ``query_source``,
+    ``agent`` (``agent.name``) or ``skill`` (``skill.name``), falling back to ``query_source``.
+    """
     for rl in request.resource_logs:
         service = next((kv.value.string_value for kv in rl.resource.attributes if kv.key == "service.name"), None) or None
         for sl in rl.scope_logs:
@@ -74,7 +80,7 @@ def normalize_logs(request: Any, prices: PriceTable, limits: Limits, ingested: d
                     batch.ignored += 1
                     continue
                 attrs = _attributes(record, limits, batch)
-                row = _row(record, name, attrs, service, prices, ingested, batch)
+                row = _row(record, name, attrs, service, prices, ingested, batch, feature)
                 if isinstance(row, str):
                     batch.rejected[row] += 1
                 else:
@@ -82,7 +88,7 @@ def normalize_logs(request: Any, prices: PriceTable, limits: Limits, ingested: d
     return batch
 
 
-def span_picks(picked: dict[str, Any], rest: dict[str, Any]) -> None:
+def span_picks(picked: dict[str, Any], rest: dict[str, Any], *, feature: str = "query_source") -> None:
     """Fill a ``claude_code.llm_request`` span's fields from Claude Code's own attribute names.
 
     Its ``gen_ai.response.id`` is the ``req_`` id (moved to ``request_id`` by the normaliser); its
@@ -99,14 +105,19 @@ def span_picks(picked: dict[str, Any], rest: dict[str, Any]) -> None:
     user = rest.get("user.email") or rest.get("user.id")
     if user is not None:
         picked.setdefault("user_id", user)
-    feature = rest.get("query_source") or rest.get("query_source_safe")
-    if feature is not None:
-        picked.setdefault("feature", feature)
+    chosen = feature_of(rest, feature) or as_str(rest.get("query_source_safe"))
+    if chosen is not None:
+        picked.setdefault("feature", chosen)
     speed = as_str(rest.pop("speed", None))
     if speed is not None:
         picked.setdefault("speed", _SPEEDS.get(speed, speed))
     if "cache_write_5m" not in picked and "cache_write_1h" not in picked and as_count(picked.get("cache_write")):
         rest[CACHE_SPLIT_ESTIMATED] = True
+
+
+def feature_of(a: dict[str, Any], feature: str) -> str | None:
+    """The ``feature`` of a Claude Code call: the configured attribute, else ``query_source``."""
+    return as_str(a.get(CLAUDE_CODE_FEATURE_KEYS.get(feature, "query_source"))) or as_str(a.get("query_source"))
 
 
 def _attributes(record: Any, limits: Limits, batch: Batch) -> dict[str, Any]:
@@ -131,6 +142,7 @@ def _attributes(record: Any, limits: Limits, batch: Batch) -> dict[str, Any]:
 
 def _row(
     record: Any, name: str, a: dict[str, Any], service: str | None, prices: PriceTable, ingested: datetime, batch: Batch,
+    feature: str,
 ) -> tuple[Any, ...] | str:
     end = record.time_unix_nano or record.observed_time_unix_nano
     if not _MIN_NS <= end < _MAX_NS:
@@ -157,7 +169,7 @@ def _row(
         status if failed else 200, max(attempt - 1, 0) if attempt else 0, None, None,
         usage.input_tokens, usage.cache_read_tokens, usage.cache_write_5m_tokens, usage.cache_write_1h_tokens,
         usage.output_tokens, usage.web_search_requests, usage.service_tier, usage.inference_geo, usage.speed,
-        as_str(a.get("user.email")) or as_str(a.get("user.id")), as_str(a.get("query_source")), None,
+        as_str(a.get("user.email")) or as_str(a.get("user.id")), feature_of(a, feature), None,
         *cost, version, None, request_id, SOURCE, _JSON.encode(_rest(a)),
         record.span_id.hex() if len(record.span_id) == 8 and any(record.span_id) else None,
         SOURCE_RANK_EVENTS, False, ingested,

@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 
 from claudescope.collector import aliases as al
 from claudescope.collector import claude_code as cc
+from claudescope.collector import estimates
+from claudescope.collector import producers as pr
 from claudescope.collector.attributes import AttributeReader
 from claudescope.collector.coerce import as_bool as _bool
 from claudescope.collector.coerce import as_count as _count
@@ -24,11 +26,12 @@ from claudescope.collector.coerce import as_int32 as _int32
 from claudescope.collector.coerce import as_num as _num
 from claudescope.collector.coerce import as_str as _str
 from claudescope.collector.columns import SPANS_ARROW_SCHEMA
-from claudescope.config import Limits
+from claudescope.config import ClaudeCodeConfig, Limits
 from claudescope.pricing import PriceTable, Usage, count_problem
 
 _MIN_NS = 946_684_800 * 10**9  # 2000-01-01
 _MAX_NS = 4_102_444_800 * 10**9  # 2100-01-01
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
 _STATUS_ERROR = 2
@@ -64,9 +67,10 @@ class Batch:
 class Normalizer:
     """Turns parsed export requests into priced call rows."""
 
-    def __init__(self, prices: PriceTable, limits: Limits) -> None:
+    def __init__(self, prices: PriceTable, limits: Limits, claude_code: ClaudeCodeConfig = ClaudeCodeConfig()) -> None:
         self._prices = prices
         self._limits = limits
+        self._claude_code = claude_code
         self._attributes = AttributeReader(limits)
 
     def normalize(self, request: Any, *, now: datetime | None = None) -> Batch:
@@ -79,37 +83,43 @@ class Normalizer:
                 if kv.key == "service.name":
                     service = kv.value.string_value or None
             for ss in rs.scope_spans:
-                source, rank = al.source_of(ss.scope.name)
+                producer = pr.producer_of(ss.scope.name)
                 for span in ss.spans:
-                    self._one(span, source, rank, service, ingested, batch)
+                    self._one(span, producer, service, ingested, batch)
         return batch
 
     def normalize_logs(self, request: Any, *, now: datetime | None = None) -> Batch:
         """Normalise the call events of an ``ExportLogsServiceRequest`` (Claude Code's)."""
-        return cc.normalize_logs(request, self._prices, self._limits, now or datetime.now(UTC), Batch())
+        return cc.normalize_logs(
+            request, self._prices, self._limits, now or datetime.now(UTC), Batch(), feature=self._claude_code.feature,
+        )
 
-    def _one(self, span: Any, source: str, rank: int, service: str | None, ingested: datetime, batch: Batch) -> None:
+    def _one(self, span: Any, producer: pr.Producer, service: str | None, ingested: datetime, batch: Batch) -> None:
         counts = [0, 0]
-        attrs, picked, rest = self._attributes.read(span, source in al.CONTENT_BY_DEFAULT, counts)
+        source = producer.source
+        attrs, picked, rest = self._attributes.read(span, producer.content_by_default, counts)
         if counts[0] or counts[1]:
             batch.truncated_values += counts[0]
             batch.dropped_attributes += counts[1]
-        operation = _operation(span.name, source, attrs, picked)
+        operation = _operation(span.name, producer, attrs, picked)
         if operation is None:
             batch.ignored += 1
             return
         if source == cc.SOURCE:
-            cc.span_picks(picked, rest)
-        usage = _invalid(span) or _usage(picked, source)
+            cc.span_picks(picked, rest, feature=self._claude_code.feature)
+        _split_from_output_value(producer, attrs, picked)
+        usage = _invalid(span) or _usage(picked, producer)
         if isinstance(usage, str):  # why it cannot be a call (ids, times, a count no call has)
             batch.rejected[usage] += 1
             return
         if operation == "count_tokens" and usage.prompt_tokens:
             usage = _counted_apart(usage, rest)
-        batch.rows.append(self._row(span, picked, rest, operation, source, rank, service, ingested, usage, batch))
+        if (usage.cache_write_5m_tokens or usage.cache_write_1h_tokens) and not _split_given(picked):
+            rest[estimates.CACHE_SPLIT_ESTIMATED] = True
+        batch.rows.append(self._row(span, picked, rest, operation, producer, service, ingested, usage, batch))
 
     def _row(
-        self, span: Any, p: dict[str, Any], rest: dict[str, Any], operation: str, source: str, rank: int,
+        self, span: Any, p: dict[str, Any], rest: dict[str, Any], operation: str, producer: pr.Producer,
         service: str | None, ingested: datetime, usage: Usage, batch: Batch,
     ) -> tuple[Any, ...]:
         start, end = span.start_time_unix_nano, span.end_time_unix_nano
@@ -119,25 +129,32 @@ class Normalizer:
             error_type = "error"
         request_model = _str(p.get("request_model"))
         response_model = _str(p.get("response_model"))
-        cost, version = self._cost(operation, failed, response_model or request_model, usage, batch)
+        at = _EPOCH + timedelta(microseconds=start // 1000)  # priced by the prices in force at its start
+        cost, version = self._cost(operation, failed, response_model or request_model, usage, batch, at)
+        if rest.get(estimates.CACHE_SPLIT_ESTIMATED):  # priced at 5m: the row gives its bounds
+            estimates.mark(rest, self._prices, operation, failed, response_model or request_model, usage, at=at)
         ttft = _num(p.get("ttft_s"))
+        params = _parameters(p)
         # Order is SPANS_ARROW_SCHEMA's (checked at import below).
         return (
             span.trace_id.hex(), span.span_id.hex(), start // 1000, end // 1000, (end - start) / 1e6,
             ttft * 1000.0 if ttft is not None else None, service, operation, request_model, response_model,
-            _bool(p.get("stream")), "error" if failed else "ok", error_type, _int32(p.get("http_status")),
-            _int32(p.get("retries")) or 0, _stop_reason(p), _max_tokens(p),
+            pr.stream_of(producer, _bool(p.get("stream")), params), "error" if failed else "ok", error_type,
+            _int32(p.get("http_status")), pr.retries_of(producer, _int32(p.get("retries"))),
+            _stop_reason(p, producer), _max_tokens(p, params),
             usage.input_tokens, usage.cache_read_tokens, usage.cache_write_5m_tokens, usage.cache_write_1h_tokens,
             usage.output_tokens, usage.web_search_requests, usage.service_tier, usage.inference_geo, usage.speed,
             _str(p.get("user_id")), _str(p.get("feature")), _str(p.get("prompt_version")),
-            *cost, version, *_ids(p), source,
+            *cost, version, *_ids(p), producer.source,
             _JSON.encode(rest) if rest else None,
-            span.parent_span_id.hex() or None, rank, False, ingested,
+            span.parent_span_id.hex() or None, producer.rank, False, ingested,
         )
 
-    def _cost(self, operation: str, failed: bool, model: str | None, usage: Usage, batch: Batch) -> tuple[tuple[Any, ...], str | None]:
+    def _cost(
+        self, operation: str, failed: bool, model: str | None, usage: Usage, batch: Batch, at: datetime,
+    ) -> tuple[tuple[Any, ...], str | None]:
         # The one billing rule (PriceTable.bill): NULL when unpriced or unstorable, zero when unbilled.
-        *parts, version = self._prices.bill(operation, failed=failed, model=model, usage=usage)
+        *parts, version = self._prices.bill(operation, failed=failed, model=model, usage=usage, at=at)
         if parts[0] is None:
             batch.unpriced += 1
         return tuple(parts), version
@@ -147,15 +164,16 @@ class Normalizer:
 _AGENT_OPERATIONS = frozenset(("invoke_agent", "create_agent", "execute_tool"))
 
 
-def _operation(span_name: str, source: str, attrs: dict[str, Any], p: dict[str, Any]) -> str | None:
+def _operation(span_name: str, producer: pr.Producer, attrs: dict[str, Any], p: dict[str, Any]) -> str | None:
     """The call's operation, or None when the span is not a Claude API call."""
-    if source == al.ANTHROPIC_SDK[0]:
+    source = producer.source
+    if producer.span_names_are_operations:
         return al.SDK_SPAN_OPERATIONS.get(span_name)
     if source == cc.SOURCE:  # interaction, tool and hook spans are never calls (SPEC §4)
         return "chat" if span_name == cc.LLM_REQUEST_SPAN else None
     provider = p.get("provider")
     operation = p.get("operation")
-    if source == al.OPENINFERENCE[0] and attrs.get("openinference.span.kind") == "LLM":
+    if producer.split == pr.SPLIT_OUTPUT_VALUE and attrs.get("openinference.span.kind") == "LLM":
         operation = operation or "chat"
     if operation is None and provider is None:
         return None
@@ -218,15 +236,15 @@ def _checked(name: str, value: Any) -> int:
     return n
 
 
-def _usage(p: dict[str, Any], source: str) -> Usage | str:
+def _usage(p: dict[str, Any], producer: pr.Producer) -> Usage | str:
     """The call's usage, or the reason a count makes it no real call (checked before deriving)."""
     try:
-        return _read_usage(p, source)
+        return _read_usage(p, producer)
     except _BadCount as exc:
         return str(exc)
 
 
-def _read_usage(p: dict[str, Any], source: str) -> Usage:
+def _read_usage(p: dict[str, Any], producer: pr.Producer) -> Usage:
     raw = _raw_usage(p) if "usage_raw" in p else None
     cache_read = _checked("cache_read_tokens", raw.get("cache_read_input_tokens") if raw else p.get("cache_read"))
     write_total = _checked("cache_write_tokens", raw.get("cache_creation_input_tokens") if raw else p.get("cache_write"))
@@ -244,7 +262,7 @@ def _read_usage(p: dict[str, Any], source: str) -> Usage:
         uncached = raw["input_tokens"]
     if uncached is None:
         total = _checked("input_tokens", p.get("input_total"))
-        uncached = total if source in al.INPUT_EXCLUDES_CACHE else max(total - cache_read - max(write_total, w5m_n + w1h_n), 0)
+        uncached = max(total - cache_read - max(write_total, w5m_n + w1h_n), 0) if producer.input_is_total else total
     output = raw.get("output_tokens") if raw and "output_tokens" in raw else p.get("output")
     return Usage(
         input_tokens=_checked("input_tokens", uncached),
@@ -274,7 +292,7 @@ def _raw_usage(p: dict[str, Any]) -> dict[str, Any] | None:
     return raw if isinstance(raw, dict) else None
 
 
-def _stop_reason(p: dict[str, Any]) -> str | None:
+def _stop_reason(p: dict[str, Any], producer: pr.Producer) -> str | None:
     raw = p.get("stop_reason")
     if raw is not None:
         return _str(raw)
@@ -285,8 +303,7 @@ def _stop_reason(p: dict[str, Any]) -> str | None:
         finish = finish[0] if finish else None
     if finish is None:
         return None
-    finish = str(finish)
-    return al.FINISH_REASON_TO_STOP.get(finish, finish)
+    return producer.stop_reason(finish)
 
 
 def _json_or_none(text: str) -> Any:
@@ -296,15 +313,38 @@ def _json_or_none(text: str) -> Any:
         return None
 
 
-def _max_tokens(p: dict[str, Any]) -> int | None:
+def _parameters(p: dict[str, Any]) -> dict[str, Any] | None:
+    """OpenInference's request parameters (``llm.invocation_parameters``, JSON), or None."""
+    params = p.get("invocation_parameters")
+    parsed = _json_or_none(params) if isinstance(params, str) else None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _max_tokens(p: dict[str, Any], params: dict[str, Any] | None) -> int | None:
     value = _int32(p.get("max_tokens"))
-    if value is None:
-        params = p.get("invocation_parameters")  # OpenInference: request parameters as JSON
-        if isinstance(params, str):
-            parsed = _json_or_none(params)
-            if isinstance(parsed, dict):
-                value = _int32(parsed.get("max_tokens"))
+    if value is None and params is not None:
+        value = _int32(params.get("max_tokens"))
     return value
+
+
+def _split_from_output_value(producer: pr.Producer, attrs: dict[str, Any], p: dict[str, Any]) -> None:
+    """OpenInference: the 5m/1h split (and the message id) from ``output.value``, read only when
+    writes were reported and their split is otherwise unknown."""
+    if _split_given(p) or not _count(p.get("cache_write")):
+        return
+    found = pr.split_from_output_value(producer, attrs)
+    if found is not None:
+        p["cache_write_5m"], p["cache_write_1h"], msg_id = found
+        if msg_id is not None:
+            p.setdefault("response_id", msg_id)
+
+
+def _split_given(p: dict[str, Any]) -> bool:
+    """Whether the picked facts say how cache writes split between 5m and 1h."""
+    if "cache_write_5m" in p or "cache_write_1h" in p:
+        return True
+    raw = _raw_usage(p) if "usage_raw" in p else None
+    return bool(raw) and isinstance(raw.get("cache_creation"), dict)
 
 
 def _error_type(value: Any) -> str | None:

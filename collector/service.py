@@ -23,35 +23,28 @@ from claudescope.collector.store import Store, StoreError
 from claudescope.collector.writer import Writer
 from claudescope.config import Config, ConfigError
 from claudescope.logs import configure_logging
+from claudescope.pricing import PriceTable
 
 log = logging.getLogger("claudescope.collector")
 RETENTION_EVERY_S = 3600.0
+STACK_PRELOAD_ROWS = 100_000  # how far back a resend or a stacked producer's copy is recognised
 
 
 def build_collector(config: Config) -> Collector:
     """Open the store and wire the ingest pipeline (no servers or worker processes started)."""
     store = Store.open(config.db_path)
     metrics = Metrics()
-    stack = StackIndex()
-    stack.preload(_recent_rows(store))
+    stack = StackIndex(prices=PriceTable.load(config.pricing))  # merged copies are billed again
+    stack.preload(store.recent_call_keys(STACK_PRELOAD_ROWS))
     writer = Writer(
         store, metrics, max_queue_rows=config.limits.max_queue_spans,
         commit_interval_ms=config.limits.commit_interval_ms, stack=stack,
     )
-    ingest = IngestPool(config.pricing, config.limits, resolve_workers(config.ingest_workers))
-    collector = Collector(config=config, store=store, writer=writer, ingest=ingest, metrics=metrics)
+    ingest = IngestPool(config.pricing, config.limits, resolve_workers(config.ingest_workers), config.claude_code)
     return Collector(
         config=config, store=store, writer=writer, ingest=ingest, metrics=metrics,
-        admin_routes=tuple(admin_routes(collector)),
+        admin_routes=tuple(admin_routes(config, store, ingest)),
     )
-
-
-def _recent_rows(store: Store) -> list[tuple[Any, ...]]:
-    table = store.read_arrow(
-        "SELECT trace_id, span_id, parent_span_id, response_id, source_rank, source, superseded FROM "
-        "(SELECT * FROM call_spans ORDER BY ingested_at DESC LIMIT 100000) ORDER BY ingested_at"
-    )
-    return list(zip(*(table.column(i).to_pylist() for i in range(table.num_columns)), strict=True))
 
 
 def run_collector(config: Config, *, with_alerts: bool = True) -> None:

@@ -1,95 +1,184 @@
-"""One row per logical call when several producers trace the same call (SPEC §2).
+"""One row per logical call when several producers trace the same call (SPEC §2, docs/producers.md).
 
-Stacked instrumentations (claudescope, the SDK's own tracer, OpenLLMetry, ...) each emit a span
-for one API call, in the same trace. Two call spans are the same call when they carry the same
-response id, or when one is the parent of the other and they come from different producers. The
-preferred copy (lowest source rank: claudescope's richer row first) stays visible in ``calls``;
-the others are kept but marked superseded.
+Stacked instrumentations (claudescope, the SDKs' own tracers, OpenLLMetry, OpenInference, the
+API's server spans, ...) each emit a span for one API call. Two call spans are the same call when:
 
-Matching uses a bounded index of recent call spans per trace (stacked spans of one call are
-exported within seconds of each other), reloaded from the store at start-up.
+1. they share a response id (``msg_``) or a request id (``req_``), in any trace; or, unless
+   their response ids differ,
+2. they are in one trace, from different producers, with the same operation and the same token
+   counts (output, and input with cache reads and writes), and one is the other's parent, or they
+   are siblings (same parent) whose times overlap, or one is the API's server span overlapping the
+   other in time. A call has at most one copy per producer, so two identical calls made one after
+   the other under one parent stay two rows.
+
+All copies are stored; one is visible in ``calls`` holding the merged facts (``merge``), the others
+are marked superseded. Matching uses a bounded index of recent call spans per trace (stacked spans
+of one call are exported within seconds of each other), reloaded from the store at start-up; the
+facts of the newest copies are kept to merge copies that arrive in different exports.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
+from claudescope.collector import merge
+from claudescope.collector import producers as pr
 from claudescope.collector.columns import SPANS_ARROW_SCHEMA
+from claudescope.config import PricingConfig
+from claudescope.pricing import PriceTable
 
-_KEY_COLUMNS = ("trace_id", "span_id", "parent_span_id", "response_id", "source_rank", "source")
+_MAX_FACTS = 20_000  # merged rows kept for a later copy of the same call
+_MAX_RECENT_BYTES = 64 * 1024 * 1024  # recent batches kept (by reference) to merge later copies
+_PARENT, _SIBLING, _SERVER = 1, 2, 3  # how strongly two id-less copies are related (lower: stronger)
+_KEYS = ("trace_id", "span_id", "parent_span_id", "response_id", "request_id", "source_rank", "source",
+         "superseded", "operation", "output_tokens")
+_INPUTS = ("input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens")
 _SUPERSEDED = SPANS_ARROW_SCHEMA.names.index("superseded")
+Facts = dict[str, Any] | tuple[pa.Table, int]  # a row, or where to read it
 
 
-@dataclass(slots=True)
+@dataclass(eq=False, slots=True)
 class _Entry:
     span_id: str
     parent: str | None
     response_id: str | None
+    request_id: str | None
     rank: int
     source: str
     superseded: bool
+    start: int | None = None  # microseconds
+    end: int | None = None
+    operation: str | None = None
+    tokens: tuple[int, int] | None = None  # (input with cache, output), None when unknown
+    facts: Facts | None = None
+    group: list[_Entry] = field(default_factory=list)
+    index: int | None = None  # its row in the table being resolved
+    trace: str = ""
 
 
 class StackIndex:
-    """Recent call spans by trace, deciding which copy of a call stays visible."""
+    """Recent call spans by trace, deciding which copy of a call is visible and what it shows."""
 
-    def __init__(self, max_traces: int = 100_000) -> None:
+    def __init__(self, max_traces: int = 100_000, prices: PriceTable | None = None) -> None:
         self._max = max_traces
+        self._prices = prices or PriceTable.load(PricingConfig())
         self._traces: OrderedDict[str, list[_Entry]] = OrderedDict()
         # Producers stacked on one call do not always share a trace (an outer wrapper may start a
-        # root span of its own), so the response id is also matched across traces.
-        self._responses: OrderedDict[str, tuple[str, _Entry]] = OrderedDict()
+        # root span of its own), so ids are also matched across traces.
+        self._ids: OrderedDict[str, tuple[str, _Entry]] = OrderedDict()
+        self._merged: deque[_Entry] = deque()  # entries holding a merged row (bounded)
+        self._recent: deque[tuple[int, list[_Entry]]] = deque()  # (bytes, entries) of recent batches
+        self._recent_bytes = 0
 
     def preload(self, rows: Iterable[tuple[str, str, str | None, str | None, int, str, bool]]) -> None:
-        """Seed with (trace_id, span_id, parent, response_id, rank, source, superseded), oldest first."""
-        for trace_id, span_id, parent, response_id, rank, source, superseded in rows:
-            self._add(trace_id, _Entry(span_id, parent, response_id, int(rank), source, bool(superseded)))
+        """Seed with (trace_id, span_id, parent, match key, rank, source, superseded), oldest first."""
+        for trace_id, span_id, parent, key, rank, source, superseded in rows:
+            response_id, request_id = (None, key[4:]) if key and key.startswith("req:") else (key, None)
+            entry = _Entry(span_id, parent, response_id, request_id, int(rank), source, bool(superseded))
+            entry.group = [entry]
+            self._add(trace_id, entry)
 
     def resolve(self, table: pa.Table) -> tuple[pa.Table, list[tuple[str, str]]]:
-        """Mark each new row superseded or not; returns (rows, keys of stored rows now superseded)."""
+        """Mark each new row superseded or merged; returns (rows, keys of stored rows now superseded)."""
+        columns = [table.column(name).to_pylist() for name in _KEYS]
+        starts = table.column("start_time").cast(pa.int64()).to_pylist()
+        ends = table.column("end_time").cast(pa.int64()).to_pylist()
+        inputs = [sum(values) for values in zip(*(table.column(n).fill_null(0).to_pylist() for n in _INPUTS), strict=True)]
+        new = []
+        for index, key in enumerate(zip(*columns, strict=True)):
+            entry = self._resolve_one(key, starts[index], ends[index], inputs[index], (table, index))
+            if entry is not None:
+                new.append(entry)
+        self._remember(table, new)
         newly: list[tuple[str, str]] = []
-        columns = [table.column(name).to_pylist() for name in _KEY_COLUMNS]
-        flags = [self._resolve_one(*row, newly) for row in zip(*columns, strict=True)]
+        flags = columns[_KEYS.index("superseded")]
+        merged: dict[int, dict[str, Any]] = {}
+        for group in {id(e.group): e.group for e in new if len(e.group) > 1}.values():
+            self._settle(group, flags, merged, newly)
+        for entry in new:
+            entry.index = None
         if any(flags):
-            flags = [a or b for a, b in zip(flags, table.column("superseded").to_pylist(), strict=True)]
-            table = table.set_column(_SUPERSEDED, "superseded", pa.array(flags, pa.bool_()))
+            table = table.set_column(_SUPERSEDED, "superseded", pa.array([bool(f) for f in flags], pa.bool_()))
+        if merged:  # the visible copies of stacked calls: their rows replaced by the merged ones
+            keep = pa.array([i not in merged for i in range(table.num_rows)], pa.bool_())
+            rows = pa.Table.from_pylist(list(merged.values()), schema=table.schema)
+            table = pa.concat_tables([table.filter(keep), rows])
         return table, newly
 
-    def _resolve_one(
-        self, trace_id: str, span_id: str, parent: str | None, response_id: str | None, rank: int, source: str,
-        newly: list[tuple[str, str]],
-    ) -> bool:
-        """Index one new call span; True when another copy of the same call is preferred."""
+    def _resolve_one(self, key: tuple[Any, ...], start: int | None, end: int | None, inputs: int, facts: Facts) -> _Entry | None:
+        """Index one new call span and join it to the copies of its call; None for a resend."""
+        trace_id, span_id, parent, response_id, request_id, rank, source, superseded, operation, output = key
         entries = self._traces.get(trace_id) or []
-        entry = _Entry(span_id, parent, response_id, rank, source, False)
         if any(e.span_id == span_id for e in entries):
-            return False  # a resend: the store ignores it, first copy wins
-        candidates = [(trace_id, e) for e in entries]
-        twin = self._responses.get(response_id) if response_id else None
-        if twin is not None and twin[0] != trace_id:
-            candidates.append(twin)
-        for other_trace, other in candidates:
-            if not _same_call(entry, other):
-                continue
-            if (other.rank, other.span_id) < (entry.rank, entry.span_id):
-                entry.superseded = True
-            elif not other.superseded:
-                other.superseded = True
-                newly.append((other_trace, other.span_id))
+            return None  # a resend: the store ignores it, first copy wins
+        tokens = (inputs, int(output)) if output is not None else None
+        entry = _Entry(span_id, parent, response_id, request_id, int(rank), source, bool(superseded),
+                       start, end, operation, tokens, facts, index=facts[1] if isinstance(facts, tuple) else None)
+        entry.group = [entry]
+        for key_ in _keys(entry):
+            twin = self._ids.get(key_)
+            if twin is not None and twin[1].span_id != span_id and not _contradict(entry, twin[1]):
+                _join(entry, twin[1])
+        # Strongest relation first; a copy may bridge two groups (a span whose parent is one
+        # producer's copy and whose sibling is another's), one copy per producer still.
+        related = [(strength, -_overlap(entry, other), other) for other in entries
+                   if (strength := _strength(entry, other)) is not None]
+        for _, _, other in sorted(related, key=lambda r: (r[0], r[1])):
+            if _strength(entry, other) is not None:
+                _join(entry, other)
         self._add(trace_id, entry)
-        return entry.superseded
+        return entry
+
+    def _settle(self, group: list[_Entry], flags: list[Any], merged: dict[int, dict[str, Any]], newly: list[tuple[str, str]]) -> None:
+        """Choose the visible copy of one call and give it the merged facts."""
+        new = sorted((e for e in group if e.index is not None), key=lambda e: (e.rank, e.span_id))
+        old_visible = [e for e in group if e.index is None and not e.superseded]
+        carrier = new[0]
+        if all(e.facts is not None for e in group):
+            copies = [_row(e.facts) for e in group if e.facts is not None]
+            best: dict[str, Any] | None = merge.merged(_row(carrier.facts), copies, self._prices)
+            keep = old_visible if len(old_visible) == 1 and merge.same_facts(_row(old_visible[0].facts), best) else []
+        else:  # a copy stored before a restart: its facts are gone, the preferred copy is shown
+            best = None
+            keep = [e for e in old_visible if (e.rank, e.span_id) < (carrier.rank, carrier.span_id)][:1]
+        for entry in group:
+            visible = entry in keep or (entry is carrier and not keep)
+            if entry.index is not None:
+                flags[entry.index] = bool(flags[entry.index]) or not visible
+            elif not entry.superseded and not visible:
+                newly.append((entry.trace, entry.span_id))
+            entry.superseded = not visible
+        if best is not None and not keep and carrier.index is not None:
+            merged[carrier.index] = best
+            carrier.facts = best
+            self._merged.append(carrier)
+            if len(self._merged) > _MAX_FACTS:
+                self._merged.popleft().facts = None
+
+    def _remember(self, table: pa.Table, entries: list[_Entry]) -> None:
+        """Keep this batch readable for later copies, within the byte bound (oldest dropped)."""
+        size = table.nbytes
+        self._recent.append((size, entries))
+        self._recent_bytes += size
+        while self._recent_bytes > _MAX_RECENT_BYTES and len(self._recent) > 1:
+            dropped, old = self._recent.popleft()
+            self._recent_bytes -= dropped
+            for entry in old:
+                if isinstance(entry.facts, tuple):
+                    entry.facts = None
 
     def _add(self, trace_id: str, entry: _Entry) -> None:
-        if entry.response_id:
-            best = self._responses.get(entry.response_id)
-            if best is None or (entry.rank, entry.span_id) < (best[1].rank, best[1].span_id):
-                self._responses[entry.response_id] = (trace_id, entry)
-                if len(self._responses) > self._max:
-                    self._responses.popitem(last=False)
+        entry.trace = trace_id
+        for key in _keys(entry):
+            self._ids[key] = (trace_id, entry)
+            self._ids.move_to_end(key)
+            if len(self._ids) > self._max:
+                self._ids.popitem(last=False)
         entries = self._traces.get(trace_id)
         if entries is None:
             self._traces[trace_id] = [entry]
@@ -100,9 +189,59 @@ class StackIndex:
             self._traces.move_to_end(trace_id)
 
 
-def _same_call(a: _Entry, b: _Entry) -> bool:
-    if a.response_id and a.response_id == b.response_id:
-        return True
-    if a.source == b.source:
-        return False
-    return (a.parent is not None and a.parent == b.span_id) or (b.parent is not None and b.parent == a.span_id)
+def _row(facts: Facts | None) -> dict[str, Any]:
+    """A copy's row (read from its batch when it is kept by reference)."""
+    if isinstance(facts, tuple):
+        table, index = facts
+        return table.slice(index, 1).to_pylist()[0]
+    return facts or {}
+
+
+def match_keys(response_ids: list[str | None], request_ids: list[str | None]) -> list[str | None]:
+    """The id two copies of one call share: the response id, else the ``req_`` request id
+    (Claude Code's events and its llm_request spans carry only the latter)."""
+    return [resp or (f"req:{req}" if req else None) for resp, req in zip(response_ids, request_ids, strict=True)]
+
+
+def _keys(entry: _Entry) -> list[str]:
+    return [k for k in (entry.response_id and f"msg:{entry.response_id}", entry.request_id and f"req:{entry.request_id}") if k]
+
+
+def _contradict(a: _Entry, b: _Entry) -> bool:
+    """The copies' response ids say two calls. Request ids join but never part copies: a
+    ``req_`` id names one HTTP attempt, and producers may record different attempts of a call."""
+    return bool(a.response_id and b.response_id and a.response_id != b.response_id)
+
+
+def _strength(a: _Entry, b: _Entry) -> int | None:
+    """How two id-less copies in one trace are related, or None when they are not one call."""
+    if b.group is a.group or _contradict(a, b):
+        return None
+    if {e.source for e in a.group} & {e.source for e in b.group}:
+        return None  # at most one copy per producer
+    if a.operation != b.operation or (a.tokens and b.tokens and a.tokens != b.tokens):
+        return None
+    if (a.parent is not None and a.parent == b.span_id) or (b.parent is not None and b.parent == a.span_id):
+        return _PARENT
+    if _overlap(a, b) <= 0:
+        return None
+    if a.parent is not None and a.parent == b.parent:
+        return _SIBLING
+    if pr.profile_of_source(a.source).server or pr.profile_of_source(b.source).server:
+        return _SERVER
+    return None
+
+
+def _overlap(a: _Entry, b: _Entry) -> float:
+    if a.start is None or a.end is None or b.start is None or b.end is None:
+        return 0.0
+    return float(min(a.end, b.end) - max(a.start, b.start))
+
+
+def _join(entry: _Entry, other: _Entry) -> None:
+    """Put the two copies' groups together (one call)."""
+    if entry.group is other.group:
+        return
+    joined = entry.group + other.group
+    for member in joined:
+        member.group = joined

@@ -7,7 +7,7 @@ OpenInference-JS, alone and stacked, over OTLP/HTTP protobuf, OTLP/HTTP JSON and
 
 ``test_corpus_complete`` checks the corpus itself. The collector tests post every fixture to a
 real ``claudescope collector`` process and compare the ``calls`` rows with the manifest; the row
-checks are xfail until the producer model of issue 14 exists.
+checks hold each row to the producer model of issue 14 (collector/producers.py, docs/producers.md).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ SDK, OI, LL = "anthropic-sdk-js", "openinference-js", "openllmetry-js"
 APP_SCOPE = "node-corpus-app"  # the application's span around each call: never a calls row
 # What a source name must contain to name each producer (as the Python ones are named).
 SOURCE_WORDS = {SDK: "sdk", OI: "openinference", LL: "openllmetry"}
-ISSUE_14 = pytest.mark.xfail(strict=False, reason="issue 14: producer model not built yet")
+
 
 
 def decode(run: dict[str, Any]) -> ExportTraceServiceRequest:
@@ -236,13 +236,15 @@ def cost_problems(run: dict[str, Any], call: dict[str, Any], row: dict[str, Any]
     problems = [] if (got_5m or 0) + (got_1h or 0) == w5m + w1h else [f"writes {got_5m}+{got_1h} != {w5m + w1h}"]
     if cost is None or not low <= cost <= high:
         problems.append(f"estimated cost {cost} outside [{low}, {high}]")
-    marked = any("estimat" in k and v for k, v in row.items()) or "estimat" in (row.get("attributes") or "")
-    if not marked:
+    attributes = json.loads(row.get("attributes") or "{}")
+    if attributes.get("claudescope.cache_split_estimated") is not True:
         problems.append("cost from an unknown 5m/1h split is not marked as estimated")
+    bounds = [attributes.get(f"claudescope.cost_{end}_usd") for end in ("low", "high")]
+    if None in bounds or [Decimal(b) for b in bounds] != [low, high]:
+        problems.append(f"stated bounds {bounds} != {[low, high]}")
     return problems
 
 
-@ISSUE_14
 @pytest.mark.parametrize("run", RUNS, ids=RUN_IDS)
 def test_one_exact_row_per_call(run: dict[str, Any], loaded: tuple[RunningCollector, dict[str, Any]]) -> None:
     """Each call is one row, with the fake's exact tokens by class, stop reason, ids and cost."""

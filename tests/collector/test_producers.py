@@ -64,7 +64,8 @@ PRODUCERS = {
     "anthropic-sdk": ("anthropic-sdk", True, True),
     "openllmetry": ("openllmetry", False, True),
     "otel-genai": ("otel-genai", False, True),
-    "openinference": ("openinference", False, False),
+    # OpenInference: the split and the message id only inside output.value (the Message JSON)
+    "openinference": ("openinference", True, True),
     "logfire": ("logfire", True, True),
 }
 
