@@ -8,6 +8,9 @@ named a fact (so our spans and the SDK's agree), and ``claudescope.*`` for the r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 # --- GenAI semantic conventions -------------------------------------------------------
 GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
 GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
@@ -34,6 +37,9 @@ GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
 GEN_AI_TOOL_DEFINITIONS = "gen_ai.tool.definitions"
 
 ERROR_TYPE = "error.type"
+# A 429 whose error.details.error_code is one of these is a spend cap, not a rate limit: stored as the
+# call's error type (its own, since retrying cannot help until the limit is raised or the month turns).
+SPEND_LIMIT_ERROR_TYPES: tuple[str, ...] = ("enforced_spend_limit_reached", "contract_spend_limit_reached")
 SERVER_ADDRESS = "server.address"
 SERVER_PORT = "server.port"
 HTTP_RESPONSE_STATUS_CODE = "http.response.status_code"
@@ -43,6 +49,7 @@ SERVICE_NAME = "service.name"  # resource attribute
 
 # --- Names the Anthropic SDK's own tracer already uses (we emit the same) -------------
 ANTHROPIC_REQUEST_ID = "anthropic.request.id"
+ANTHROPIC_WORKSPACE_ID = "anthropic.workspace.id"  # from the anthropic-workspace-id response header
 ANTHROPIC_STOP_REASON = "anthropic.message.stop_reason"
 ANTHROPIC_CACHE_WRITE_5M = "anthropic.usage.cache_creation.ephemeral_5m_input_tokens"
 ANTHROPIC_CACHE_WRITE_1H = "anthropic.usage.cache_creation.ephemeral_1h_input_tokens"
@@ -91,6 +98,26 @@ CS_ATTEMPT_REQUEST_ID = "claudescope.attempt.request_id"
 INSTRUMENTATION_SCOPE = "claudescope.instrument"
 ANTHROPIC_SDK_SCOPE = "com.anthropic.sdk.python"
 
+# The Anthropic SDK names its spans (and its request options' ``span_name``) after the method
+# called; these are the names that are Claude API calls, with their claudescope.operation. The
+# instrumentation sorts requests by it and the collector sorts the SDK's own spans by it. The
+# SDK's batch methods are not here: the instrumentation traces them itself (batch_*), while the
+# SDK's own spans of them are not calls.
+SDK_SPAN_OPERATIONS: Mapping[str, str] = MappingProxyType({
+    "anthropic.messages.create": "chat",
+    "anthropic.messages.stream": "chat",
+    "anthropic.messages.parse": "chat",
+    "anthropic.beta.messages.create": "chat",
+    "anthropic.beta.messages.stream": "chat",
+    "anthropic.beta.messages.parse": "chat",
+    "anthropic.messages.count_tokens": "count_tokens",
+    "anthropic.beta.messages.count_tokens": "count_tokens",
+    "anthropic.completions.create": "text_completion",
+})
+
+# Baggage keys under which attribution travels to downstream services (claudescope.<key>).
+BAGGAGE_PREFIX = "claudescope."
+
 # --- Added by the instrumentation (never rename the names above) ----------------------
 GEN_AI_TOKEN_TYPE = "gen_ai.token.type"  # metric attribute: input / output
 CS_STREAM_END = "claudescope.stream.end"  # how a stream span ended: read, closed, abandoned, failed
@@ -109,3 +136,7 @@ METRIC_RETRIES = "claudescope.retries"
 METRIC_CACHE_READ_TOKENS = "claudescope.cache.read_tokens"
 METRIC_CACHE_WRITE_TOKENS = "claudescope.cache.write_tokens"
 METRIC_MAX_TOKENS_STOPS = "claudescope.max_tokens_stops"
+
+# Claude Code's own telemetry (docs/claude-code.md): its events (logs) and beta traces
+CLAUDE_CODE_EVENTS_SCOPE = "com.anthropic.claude_code.events"
+CLAUDE_CODE_TRACING_SCOPE = "com.anthropic.claude_code.tracing"

@@ -85,6 +85,8 @@ EXCEPTION_TO_ERROR_TYPE = {
     "NotFoundError": "not_found_error",
     "RequestTooLargeError": "request_too_large",
     "RateLimitError": "rate_limit_error",
+    "EnforcedSpendLimitReachedError": "enforced_spend_limit_reached",  # the SDK's class of that 429
+    "ContractSpendLimitReachedError": "contract_spend_limit_reached",
     "OverloadedError": "overloaded_error",
     "InternalServerError": "api_error",
     "ServiceUnavailableError": "overloaded_error",

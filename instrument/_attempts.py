@@ -19,11 +19,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._call import CURRENT_CALL, Call
-from ._extract import error_type
-from ._safety import FaultSite
+from ._extract import envelope_spend_limit, error_type
 
 _perf = time.perf_counter
-_REPORT_FAULT = FaultSite("attempt report")
+_REPORT_SITE = "attempt report"  # fault site (see _safety)
 
 
 def _report(call: Call, number: Any, http: Any, exc: BaseException | None, began: float) -> None:
@@ -38,8 +37,8 @@ def _report(call: Call, number: Any, http: Any, exc: BaseException | None, began
         status = getattr(http, "status_code", None)
         error = _body_error_type(http, status) if isinstance(status, int) and status >= 400 else None
         call.attempt(number, status, getattr(http, "headers", None), error, took)
-    except Exception:  # noqa: BLE001 - guard() written inline: this runs once per HTTP attempt
-        _REPORT_FAULT.fault()
+    except Exception:  # noqa: BLE001 - inline: this runs once per HTTP attempt
+        call.runtime.faults.site(_REPORT_SITE).fault()
 
 
 def _body_error_type(http: Any, status: Any) -> str | None:
@@ -49,7 +48,7 @@ def _body_error_type(http: Any, status: Any) -> str | None:
     except Exception:  # noqa: BLE001 - unread or not JSON: fall back to the status code
         return str(status)
     error = document.get("error") if isinstance(document, Mapping) else None
-    kind = error.get("type") if isinstance(error, Mapping) else None
+    kind = envelope_spend_limit(error) or (error.get("type") if isinstance(error, Mapping) else None)
     return kind if isinstance(kind, str) else None
 
 

@@ -16,7 +16,12 @@ from claudescope import semconv as sc
 
 from . import _extract
 from ._call import Call, Runtime
-from ._safety import guard
+
+# Fault sites (see _safety).
+_RESULT_SITE = "batch result"
+_ATTACH_SITE = "batch results attach"
+# Attribution keys a batch_result span inherits from its batch_results call.
+_ATTRIBUTION_PREFIXES = (sc.CS_USER_ID, sc.CS_FEATURE, sc.CS_PROMPT_VERSION, sc.CS_EXTRA_PREFIX, sc.USER_ID)
 
 
 class BatchResultsIterator:
@@ -62,12 +67,16 @@ class _Emitter:
         self.runtime: Runtime = call.runtime
         self.parent = trace.set_span_in_context(call.span)
         self.batch_id = call.attrs.get(sc.CS_BATCH_ID)
-        self.base = {k: v for k, v in call.attrs.items() if k.startswith(("claudescope.user", "claudescope.feature",
-                                                                          "claudescope.prompt", "claudescope.attr.",
-                                                                          "user.id"))}
+        self.base = {k: v for k, v in call.attrs.items() if k.startswith(_ATTRIBUTION_PREFIXES)}
 
-    @guard()
     def result(self, item: Any) -> None:
+        """A decoded results line: a span for a succeeded one; faults never escape."""
+        try:
+            self._result(item)
+        except Exception:  # noqa: BLE001 - never reach the app
+            self.runtime.faults.site(_RESULT_SITE).fault()
+
+    def _result(self, item: Any) -> None:
         outcome = getattr(item, "result", None)
         if getattr(outcome, "type", None) != "succeeded":
             return
@@ -100,13 +109,16 @@ class _Emitter:
         self.runtime.metrics.record(attrs, 0.0, None)
 
 
-@guard(default=False)
 def attach(decoder: Any, call: Call, is_async: bool) -> bool:
-    """Wrap a results decoder's iterator; False when it is not one."""
-    if not hasattr(type(decoder), "_iterator"):
+    """Wrap a results decoder's iterator; False when it is not one (or on a fault)."""
+    try:
+        if not hasattr(type(decoder), "_iterator"):
+            return False
+        inner = decoder._iterator
+        emitter = _Emitter(call)
+        wrapper = AsyncBatchResultsIterator(inner, emitter) if is_async else BatchResultsIterator(inner, emitter)
+        decoder.__dict__["_iterator"] = wrapper
+        return True
+    except Exception:  # noqa: BLE001 - never reach the app
+        call.runtime.faults.site(_ATTACH_SITE).fault()
         return False
-    inner = decoder._iterator
-    emitter = _Emitter(call)
-    wrapper = AsyncBatchResultsIterator(inner, emitter) if is_async else BatchResultsIterator(inner, emitter)
-    decoder.__dict__["_iterator"] = wrapper
-    return True

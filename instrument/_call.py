@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
@@ -21,14 +20,17 @@ from claudescope import semconv as sc
 from . import _context, _extract, _prefix
 from ._content import ContentPolicy
 from ._metrics import CallMetrics
-from ._safety import FaultSite, guard
+from ._safety import Faults
 
-_log = logging.getLogger("claudescope.instrument")
 _current_scope = _context.current
 _perf = time.perf_counter
-_PREFIX_FAULT = FaultSite("prefix_attributes")
-_HEADERS_FAULT = FaultSite("header_attributes")
-_EVENTS_FAULT = FaultSite("attempt events")
+# Fault sites (see _safety): each optional enrichment fails alone, losing only its attributes.
+ATTRIBUTION_SITE = "attribution attributes"
+PREFIX_SITE = "prefix attributes"
+CONTENT_REQUEST_SITE = "request content"
+CONTENT_RESPONSE_SITE = "response content"
+HEADERS_SITE = "header attributes"
+EVENTS_SITE = "attempt events"
 # The call whose request() is running here; the per-attempt hook reports to it.
 CURRENT_CALL: ContextVar["Call | None"] = ContextVar("claudescope_call", default=None)
 
@@ -40,6 +42,7 @@ class Runtime:
     tracer: Tracer
     metrics: CallMetrics
     content: ContentPolicy
+    faults: Faults = field(default_factory=Faults)
 
     def start(self, options: Any, stream: bool, context: Context | None = None) -> "Call | None":
         """A Call for these request options (its span a child of ``context``, default the
@@ -52,14 +55,14 @@ class Runtime:
         # Optional enrichers are guarded one by one: a fault loses that enrichment, not the span.
         scope = _current_scope()
         if scope or _prefix.is_mapping(body) and _prefix.is_mapping(body.get("metadata")):
-            enrich(attrs, _extract.attribution_attributes, scope, body)
+            self.enrich(ATTRIBUTION_SITE, attrs, _extract.attribution_attributes, scope, body)
         if operation == "chat" or operation == "count_tokens":
             try:
                 attrs.update(_prefix.prefix_attributes(body))
-            except Exception:  # noqa: BLE001 - enrich() inline: this one runs on every call
-                _PREFIX_FAULT.fault()
+            except Exception:  # noqa: BLE001 - the FaultSite contract inline: this one runs on every call
+                self.faults.site(PREFIX_SITE).fault()
             if self.content.enabled:
-                enrich(attrs, self.content.request_attributes, body)
+                self.enrich(CONTENT_REQUEST_SITE, attrs, self.content.request_attributes, body)
         elif operation.startswith("batch_"):
             batch_id = _batch_id(getattr(options, "url", ""))
             if batch_id:
@@ -70,18 +73,13 @@ class Runtime:
         span = self.tracer.start_span(name, context=context, kind=SpanKind.CLIENT, attributes=attrs)
         return Call(self, span, attrs, operation)
 
-
-def enrich(attrs: dict[str, Any], fn: Callable[..., dict[str, Any]], *args: Any) -> None:
-    """Merge ``fn(*args)`` into attrs; a fault in fn loses only the attributes it would add."""
-    try:
-        attrs.update(fn(*args))
-    except Exception:  # noqa: BLE001 - same contract as guard(), one frame cheaper on the hot path
-        _enrich_fault(fn)
-
-
-@guard()
-def _enrich_fault(fn: Callable[..., Any]) -> None:
-    _log.debug("claudescope instrumentation fault in %s", getattr(fn, "__qualname__", fn), exc_info=True)
+    def enrich(self, site: str, attrs: dict[str, Any], fn: Callable[..., dict[str, Any]], *args: Any) -> None:
+        """Merge ``fn(*args)`` into attrs; a fault in fn (reported to ``site``) loses only the
+        attributes it would add."""
+        try:
+            attrs.update(fn(*args))
+        except Exception:  # noqa: BLE001 - the FaultSite contract, inline
+            self.faults.site(site).fault()
 
 
 def _batch_id(url: Any) -> str | None:
@@ -171,8 +169,9 @@ class Call:
         """Whatever the SDK returned for a non-streaming call."""
         if hasattr(value, "usage") or hasattr(value, "stop_reason"):
             self.message(value)
-            if self.runtime.content.enabled:
-                enrich(self.attrs, self.runtime.content.response_attributes, value)
+            runtime = self.runtime
+            if runtime.content.enabled:
+                runtime.enrich(CONTENT_RESPONSE_SITE, self.attrs, runtime.content.response_attributes, value)
         elif self.operation == "count_tokens":
             count = getattr(value, "input_tokens", None)
             if isinstance(count, int):
@@ -218,14 +217,14 @@ class Call:
         if headers is not None:
             try:
                 attrs.update(_extract.header_attributes(headers))
-            except Exception:  # noqa: BLE001 - enrich() inline: a fault loses the header facts only
-                _HEADERS_FAULT.fault()
+            except Exception:  # noqa: BLE001 - a fault loses the header facts only
+                self.runtime.faults.site(HEADERS_SITE).fault()
         tried = self.tried
         if tried:
             try:
                 self._attempt_events(attrs.get(sc.ANTHROPIC_REQUEST_ID) if tried[-1][2] is headers else None)
             except Exception:  # noqa: BLE001 - a fault loses the events, not the span
-                _EVENTS_FAULT.fault()
+                self.runtime.faults.site(EVENTS_SITE).fault()
         self.usage.into(attrs)
         if self.attempts:
             attrs[sc.HTTP_REQUEST_RESEND_COUNT] = self.attempts - 1

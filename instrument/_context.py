@@ -15,10 +15,10 @@ from typing import Any
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
 
+from claudescope.semconv import BAGGAGE_PREFIX
+
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 _SCOPE: ContextVar[Mapping[str, str]] = ContextVar("claudescope_attributes", default=_EMPTY)
-# Baggage keys under which attribution travels to downstream services.
-BAGGAGE_PREFIX = "claudescope."
 
 
 @contextlib.contextmanager

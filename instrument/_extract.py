@@ -2,7 +2,7 @@
 
 Duck-typed on purpose: the SDK's models are read through ``getattr`` so that beta models,
 platform clients and future fields all work, and a surprising object yields fewer
-attributes rather than an exception (callers also run these under ``guard``).
+attributes rather than an exception (callers also run these at a ``FaultSite``).
 """
 
 from __future__ import annotations
@@ -15,10 +15,7 @@ from claudescope import semconv as sc
 
 # (path suffix, method) -> claudescope.operation; checked in order, longest first.
 _BATCH_OPS = {"results": "batch_results", "cancel": "batch_cancel"}
-_SPAN_NAME_OPS = {
-    "anthropic.messages.create": "chat",
-    "anthropic.messages.count_tokens": "count_tokens",
-}
+_SPAN_NAME_OPS = dict(sc.SDK_SPAN_OPERATIONS)  # a plain dict: looked up on every call
 
 
 def operation_of(options: Any) -> str | None:
@@ -264,6 +261,8 @@ def _header_key(name: bytes) -> tuple[str, bool] | None:
     lower = name.lower()
     if lower == b"request-id":
         return sc.ANTHROPIC_REQUEST_ID, True
+    if lower == b"anthropic-workspace-id":  # which workspace a spend limit stopped
+        return sc.ANTHROPIC_WORKSPACE_ID, True
     if not lower.startswith(_RATELIMIT_HEADER):
         return None
     kind, _, fld = lower[len(_RATELIMIT_HEADER):].decode("latin-1").rpartition("-")
@@ -280,16 +279,35 @@ def error_type(exc: BaseException) -> str:
         return "timeout"
     if "APIConnectionError" in lineage:
         return "connection_error"
+    body = getattr(exc, "body", None)
+    err = body.get("error") if isinstance(body, Mapping) else None
+    spend = envelope_spend_limit(err)
+    if spend is not None:
+        return spend
     kind = getattr(exc, "type", None)
     if isinstance(kind, str) and kind:
         return kind
-    body = getattr(exc, "body", None)
-    if isinstance(body, Mapping):
-        err = body.get("error")
-        if isinstance(err, Mapping) and isinstance(err.get("type"), str):
-            return err["type"]
+    if isinstance(err, Mapping) and isinstance(err.get("type"), str):
+        return err["type"]
     status = getattr(exc, "status_code", None)
     return str(status) if isinstance(status, int) else name
+
+
+def envelope_spend_limit(error: Any) -> str | None:
+    """The spend-limit error of an error envelope's ``error`` object, if it is one.
+
+    The API answers a spend cap with a 429 of type ``rate_limit_error`` whose
+    ``details.error_code`` names the cap; it is kept as the error type, because unlike a
+    rate limit no retry or backoff gets past it.
+    """
+    if not isinstance(error, Mapping):
+        return None
+    details = error.get("details")
+    code = details.get("error_code") if isinstance(details, Mapping) else None
+    for candidate in (code, error.get("type")):
+        if candidate in sc.SPEND_LIMIT_ERROR_TYPES:
+            return str(candidate)
+    return None
 
 
 def retry_after_seconds(headers: Any) -> float | None:

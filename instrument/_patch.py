@@ -34,7 +34,7 @@ from claudescope import semconv as sc
 from . import _batch, _stream
 from ._attempts import async_attempt, middleware_class, sync_attempt
 from ._call import CURRENT_CALL, Call, Runtime
-from ._safety import FaultSite, guard
+from ._safety import FaultSite
 
 
 @dataclass(frozen=True)
@@ -73,10 +73,12 @@ class Patches:
             attempts = middleware_class()
         self._wrap(_base_client.SyncAPIClient, "request", self._sync_request)
         self._wrap(_base_client.AsyncAPIClient, "request", self._async_request)
-        self._wrap(_base_client.SyncAPIClient, "__init__", _init_wrapper(attempts))
-        self._wrap(_base_client.AsyncAPIClient, "__init__", _init_wrapper(attempts))
-        self._wrap(_streaming.Stream, "close", _close_wrapper)
-        self._wrap(_streaming.AsyncStream, "close", _close_wrapper)
+        client_options = self.runtime.faults.site(_CLIENT_OPTIONS_SITE)
+        self._wrap(_base_client.SyncAPIClient, "__init__", _init_wrapper(attempts, client_options))
+        self._wrap(_base_client.AsyncAPIClient, "__init__", _init_wrapper(attempts, client_options))
+        close_wrapper = _close_wrapper(self.runtime.faults.site(_STREAM_CLOSE_SITE))
+        self._wrap(_streaming.Stream, "close", close_wrapper)
+        self._wrap(_streaming.AsyncStream, "close", close_wrapper)
         self._wrap(_response.APIResponse, "parse", self._sync_parse)
         self._wrap(_response.AsyncAPIResponse, "parse", self._async_parse)
 
@@ -142,11 +144,15 @@ class Patches:
 # What a request() returned, as sorted by Patches.kind_of.
 _PLAIN, _STREAM, _DECODER, _RAW = 0, 1, 2, 3
 _SEEN_MAX = 256
-# Inline try/except on the per-call path (same contract as guard(), without its extra frame).
-_OPEN_FAULT = FaultSite("request start")
-_ENTER_FAULT = FaultSite("context attach")
-_LEAVE_FAULT = FaultSite("context detach")
-_CLOSE_FAULT = FaultSite("request end")
+# Fault sites (see _safety); the per-call ones are inline try/excepts, without an extra frame.
+_OPEN_SITE = "request start"
+_ENTER_SITE = "context attach"
+_LEAVE_SITE = "context detach"
+_CLOSE_SITE = "request end"
+_PARSED_SITE = "raw response parsed"
+_ABANDONED_SITE = "raw response abandoned"
+_CLIENT_OPTIONS_SITE = "client options"
+_STREAM_CLOSE_SITE = "stream close"
 
 
 def _open(runtime: Runtime, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
@@ -163,13 +169,13 @@ def _open(runtime: Runtime, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Ca
         call = runtime.start(args[1] if len(args) > 1 else kwargs.get("options"), bool(kwargs.get("stream", False)),
                              ctx)
     except Exception:  # noqa: BLE001 - never reach the app
-        _OPEN_FAULT.fault()
+        runtime.faults.site(_OPEN_SITE).fault()
         return None
     if call is not None:
         try:
             call.tokens = (CURRENT_CALL.set(call), otel_context.attach(trace.set_span_in_context(call.span, ctx)))
         except Exception:  # noqa: BLE001 - the span still ends, it just has no children
-            _ENTER_FAULT.fault()
+            runtime.faults.site(_ENTER_SITE).fault()
     return call
 
 
@@ -183,7 +189,7 @@ def _close(call: Call, result: Any, exc: BaseException | None, is_async: bool, p
             otel_context.detach(tokens[1])
             CURRENT_CALL.reset(tokens[0])
         except Exception:  # noqa: BLE001
-            _LEAVE_FAULT.fault()
+            call.runtime.faults.site(_LEAVE_SITE).fault()
     try:
         if exc is not None:
             call.fail(exc)
@@ -191,7 +197,7 @@ def _close(call: Call, result: Any, exc: BaseException | None, is_async: bool, p
         else:
             _returned(call, result, is_async, patches)
     except Exception:  # noqa: BLE001
-        _CLOSE_FAULT.fault()
+        call.runtime.faults.site(_CLOSE_SITE).fault()
 
 
 def _returned(call: Call, result: Any, is_async: bool, patches: Patches) -> None:
@@ -231,39 +237,44 @@ def _raw_response(call: Call, response: Any) -> bool:
     return True
 
 
-@guard()
 def _parsed(patches: Patches, response: Any, value: Any, is_async: bool) -> None:
     """The app parsed a raw response we were waiting on: finish from the parsed value."""
     if not patches.pending:  # the common case: the SDK parsing its own response internally
         return
-    call = patches.pending.pop(response, None)
-    if call is None or call.finished:
-        return
-    if isinstance(value, patches.kinds.streams) and _stream.attach(value, call, is_async):
-        return
-    call.result(value)
-    call.finish()
+    try:
+        call = patches.pending.pop(response, None)
+        if call is None or call.finished:
+            return
+        if isinstance(value, patches.kinds.streams) and _stream.attach(value, call, is_async):
+            return
+        call.result(value)
+        call.finish()
+    except Exception:  # noqa: BLE001 - never reach the app
+        patches.runtime.faults.site(_PARSED_SITE).fault()
 
 
-@guard()
 def _abandoned(call: Call) -> None:
-    if not call.finished:
-        call.attrs[sc.CS_USAGE_INCOMPLETE] = True
-        call.finish("abandoned")
+    """A raw response dropped unparsed: its call ends incomplete (a weakref.finalize callback)."""
+    try:
+        if not call.finished:
+            call.attrs[sc.CS_USAGE_INCOMPLETE] = True
+            call.finish("abandoned")
+    except Exception:  # noqa: BLE001
+        call.runtime.faults.site(_ABANDONED_SITE).fault()
 
 
-def _init_wrapper(attempts: type | None) -> Callable[..., Any]:
+def _init_wrapper(attempts: type | None, site: FaultSite) -> Callable[..., Any]:
     """Client construction: turn the SDK's own tracing off unless the application set
     ``open_telemetry`` itself (one call, one span); add the fallback attempts middleware if any."""
+    adjust = site.guard(_adjust_client_kwargs)
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        _adjust_client_kwargs(kwargs, attempts)
+        adjust(kwargs, attempts)
         return wrapped(*args, **kwargs)
 
     return wrapper
 
 
-@guard()
 def _adjust_client_kwargs(kwargs: dict[str, Any], attempts: type | None) -> None:
     if attempts is not None:
         middleware = list(kwargs.get("middleware") or ())
@@ -274,9 +285,12 @@ def _adjust_client_kwargs(kwargs: dict[str, Any], attempts: type | None) -> None
         kwargs["open_telemetry"] = False
 
 
-_on_close = guard()(_stream.on_close)
+def _close_wrapper(site: FaultSite) -> Callable[..., Any]:
+    """Stream.close / AsyncStream.close: end the stream's call (once), then close as asked."""
+    on_close = site.guard(_stream.on_close)
 
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        on_close(instance)
+        return wrapped(*args, **kwargs)
 
-def _close_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    _on_close(instance)
-    return wrapped(*args, **kwargs)
+    return wrapper

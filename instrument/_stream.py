@@ -15,11 +15,13 @@ from typing import Any
 
 from claudescope import semconv as sc
 
-from ._call import Call, enrich
+from ._call import CONTENT_RESPONSE_SITE, Call
 from ._extract import stop_attributes
-from ._safety import FaultSite, guard
 
-_EVENT_FAULT = FaultSite("stream event")
+# Fault sites (see _safety).
+_EVENT_SITE = "stream event"
+_END_SITE = "stream end"
+_ATTACH_SITE = "stream attach"
 
 
 class _Observer:
@@ -50,20 +52,24 @@ class _Observer:
             if isinstance(text, str):
                 self.texts.append(text)
 
-    @guard()
     def end(self, reason: str, exc: BaseException | None = None) -> None:
+        """End the call's span (once) the way the stream ended; faults never escape."""
         call = self.call
-        if call.finished:
-            return
-        if exc is not None:
-            call.fail(exc)
-        if not self.delta_seen:
-            call.attrs[sc.CS_USAGE_INCOMPLETE] = True
-        if self.texts:
-            reply = SimpleNamespace(content=[{"type": "text", "text": "".join(self.texts)}],
-                                    stop_reason=call.attrs.get(sc.ANTHROPIC_STOP_REASON))
-            enrich(call.attrs, call.runtime.content.response_attributes, reply)
-        call.finish(reason)
+        try:
+            if call.finished:
+                return
+            if exc is not None:
+                call.fail(exc)
+            if not self.delta_seen:
+                call.attrs[sc.CS_USAGE_INCOMPLETE] = True
+            if self.texts:
+                reply = SimpleNamespace(content=[{"type": "text", "text": "".join(self.texts)}],
+                                        stop_reason=call.attrs.get(sc.ANTHROPIC_STOP_REASON))
+                runtime = call.runtime
+                runtime.enrich(CONTENT_RESPONSE_SITE, call.attrs, runtime.content.response_attributes, reply)
+            call.finish(reason)
+        except Exception:  # noqa: BLE001 - never reach the app
+            call.runtime.faults.site(_END_SITE).fault()
 
     def observe(self, event: Any) -> None:
         """Per event, so kept lean: a content_block_delta (nearly every event of a stream)
@@ -72,8 +78,8 @@ class _Observer:
             if getattr(event, "type", None) != "content_block_delta" or self.texts is not None \
                     or self.call.first_chunk is None:
                 self.event(event)
-        except Exception:  # noqa: BLE001 - guard() inline: this runs per event
-            _EVENT_FAULT.fault()
+        except Exception:  # noqa: BLE001 - inline: this runs per event
+            self.call.runtime.faults.site(_EVENT_SITE).fault()
 
     def close(self) -> None:
         self.end("closed")
@@ -138,21 +144,25 @@ class AsyncTracedIterator(_Observer):
         return item
 
 
-@guard(default=False)
 def attach(stream: Any, call: Call, is_async: bool) -> bool:
-    """Put a traced iterator in front of the stream's own; False when the object is not a Stream."""
-    if not hasattr(type(stream), "_iterator"):
+    """Put a traced iterator in front of the stream's own; False when the object is not a
+    Stream (or on a fault: the caller then ends the call at once)."""
+    try:
+        if not hasattr(type(stream), "_iterator"):
+            return False
+        inner = stream._iterator  # builds the SDK's generator (on a copy of the stream)
+        wrapper = AsyncTracedIterator(inner, call) if is_async else TracedIterator(inner, call)
+        stream.__dict__["_iterator"] = wrapper
+        response = getattr(stream, "response", None)
+        if response is not None:
+            call.headers(getattr(response, "headers", None))
+            status = getattr(response, "status_code", None)
+            if isinstance(status, int):
+                call.attrs[sc.HTTP_RESPONSE_STATUS_CODE] = status
+        return True
+    except Exception:  # noqa: BLE001 - never reach the app
+        call.runtime.faults.site(_ATTACH_SITE).fault()
         return False
-    inner = stream._iterator  # builds the SDK's generator (on a copy of the stream)
-    wrapper = AsyncTracedIterator(inner, call) if is_async else TracedIterator(inner, call)
-    stream.__dict__["_iterator"] = wrapper
-    response = getattr(stream, "response", None)
-    if response is not None:
-        call.headers(getattr(response, "headers", None))
-        status = getattr(response, "status_code", None)
-        if isinstance(status, int):
-            call.attrs[sc.HTTP_RESPONSE_STATUS_CODE] = status
-    return True
 
 
 def on_close(stream: Any) -> None:
