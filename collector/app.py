@@ -19,10 +19,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from claudescope.collector import export, otlp, query_api
+from claudescope.collector import export, otlp, otlp_metrics, query_api
 from claudescope.collector.decode import LOGS, TRACES, Decoded, IngestPool
 from claudescope.collector.metrics import Metrics
-from claudescope.collector.store import QueryBusy, QueryTimeout, QueryTooLarge, Store
+from claudescope.collector.store import QueryBusy, QueryTimeout, QueryTooLarge, Store, StoreError
 from claudescope.collector.web_guard import WebGuard
 from claudescope.collector.writer import Writer
 from claudescope.config import Config
@@ -56,7 +56,7 @@ def build_app(c: Collector) -> ASGIApp:
     """The Starlette app, behind bearer-token auth when a token is set, behind the web guard always."""
     routes = [
         Route("/v1/traces", _traces(c), methods=["POST"]),
-        Route("/v1/metrics", _accept(ExportMetricsServiceResponse), methods=["POST"]),
+        Route("/v1/metrics", _metrics_export(c), methods=["POST"]),
         Route("/v1/logs", _traces(c, LOGS), methods=["POST"]),
         Route("/api/v1/query", _query(c), methods=["POST"]),
         Route("/healthz", _healthz(c), methods=["GET"]),
@@ -148,17 +148,24 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _accept(response_type: type) -> Callable[[Request], Awaitable[Response]]:
-    """/v1/metrics: accepted and dropped, so a stock OTel SDK works unchanged."""
+def _metrics_export(c: Collector) -> Callable[[Request], Awaitable[Response]]:
+    """/v1/metrics: Claude Code's cost and token points kept as a cross-check (never calls); the rest dropped."""
+    limit = c.config.limits.max_body_bytes
 
     async def handler(request: Request) -> Response:
-        async for _ in request.stream():
-            pass
+        kind = otlp.PROTOBUF
         try:
             kind = otlp.media_type(request.headers.get("content-type"))
+            raw = await _read_limited(request, limit)
+            encoding = request.headers.get("content-encoding")
+            await run_in_threadpool(otlp_metrics.store_points, c.store, raw, kind, encoding, limit)
         except otlp.BadRequest as exc:
-            return _failure(otlp.PROTOBUF, exc.status, exc.message)
-        return _success(kind, response_type())
+            c.metrics.count_request(f"http_{exc.status}")
+            return _failure(kind, exc.status, exc.message)
+        except StoreError as exc:
+            c.metrics.count_request("unavailable")
+            return _failure(kind, 503, str(exc), retry_after=True)
+        return _success(kind, ExportMetricsServiceResponse())
 
     return handler
 

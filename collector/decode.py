@@ -27,10 +27,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from claudescope.collector import otlp
+from claudescope.collector import otlp, otlp_logs
 from claudescope.collector.normalize import Normalizer
 from claudescope.collector.columns import SPANS_ARROW_SCHEMA
-from claudescope.config import Limits, PricingConfig
+from claudescope.config import ClaudeCodeConfig, Limits, PricingConfig
 from claudescope.pricing import PriceTable
 
 log = logging.getLogger(__name__)
@@ -59,13 +59,25 @@ class Decoded:
         return "; ".join(f"{n} span(s) rejected: {reason}" for reason, n in sorted(self.rejected.items()))
 
 
-def decode(normalizer: Normalizer, body: bytes, kind: str, encoding: str | None, max_bytes: int) -> Decoded:
-    """Decompress, parse and normalise one body (raises ``otlp.BadRequest``)."""
+TRACES, LOGS = "traces", "logs"
+
+
+def decode(
+    normalizer: Normalizer, body: bytes, kind: str, encoding: str | None, max_bytes: int, signal: str = TRACES,
+) -> Decoded:
+    """Decompress, parse and normalise one traces (or logs) body (raises ``otlp.BadRequest``)."""
+    if signal == LOGS:
+        logs = otlp_logs.decode_logs(otlp.decompress(body, encoding, max_bytes), kind)
+        return _decoded(normalizer.normalize_logs(logs), otlp_logs.count_records(logs))
     message = otlp.decode_traces_lazy(otlp.decompress(body, encoding, max_bytes), kind)
     batch = normalizer.normalize(message)
+    return _decoded(batch, sum(len(ss.spans) for rs in message.resource_spans for ss in rs.scope_spans))
+
+
+def _decoded(batch: Any, received: int) -> Decoded:
     return Decoded(
         table=rows_to_arrow(batch.rows) if batch.rows else None,
-        received=sum(len(ss.spans) for rs in message.resource_spans for ss in rs.scope_spans),
+        received=received,
         rejected=batch.rejected, ignored=batch.ignored, unpriced=batch.unpriced,
         truncated_values=batch.truncated_values, dropped_attributes=batch.dropped_attributes,
     )
@@ -93,11 +105,14 @@ def resolve_workers(configured: int, cores: int | None = None) -> int:
 class IngestPool:
     """Runs :func:`decode` in ``workers`` processes (or in-process when 0)."""
 
-    def __init__(self, pricing: PricingConfig, limits: Limits, workers: int) -> None:
+    def __init__(
+        self, pricing: PricingConfig, limits: Limits, workers: int, claude_code: ClaudeCodeConfig = ClaudeCodeConfig(),
+    ) -> None:
         self._pricing = pricing
         self._limits = limits
+        self._claude_code = claude_code
         self.workers = workers
-        self._local = Normalizer(PriceTable.load(pricing), limits) if workers == 0 else None
+        self._local = Normalizer(PriceTable.load(pricing), limits, claude_code) if workers == 0 else None
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
         self._closed = False
@@ -108,22 +123,22 @@ class IngestPool:
             for future in [self._pool().submit(_ping) for _ in range(self.workers)]:
                 future.result(timeout=120)
 
-    def run(self, body: bytes, kind: str, encoding: str | None) -> Decoded:
+    def run(self, body: bytes, kind: str, encoding: str | None, signal: str = TRACES) -> Decoded:
         """Decode one body; blocks the calling thread (gRPC handlers)."""
         if self._local is not None:
-            return decode(self._local, body, kind, encoding, self._limits.max_body_bytes)
-        pool, future = self._submit(body, kind, encoding)
+            return decode(self._local, body, kind, encoding, self._limits.max_body_bytes, signal)
+        pool, future = self._submit(body, kind, encoding, signal)
         try:
             packed = future.result()
         except BrokenProcessPool:
             raise self._broken(pool) from None
         return _unpack(packed)
 
-    async def arun(self, body: bytes, kind: str, encoding: str | None) -> Decoded:
+    async def arun(self, body: bytes, kind: str, encoding: str | None, signal: str = TRACES) -> Decoded:
         """Decode one body without blocking the event loop."""
         if self._local is not None:
-            return decode(self._local, body, kind, encoding, self._limits.max_body_bytes)
-        pool, future = self._submit(body, kind, encoding)
+            return decode(self._local, body, kind, encoding, self._limits.max_body_bytes, signal)
+        pool, future = self._submit(body, kind, encoding, signal)
         try:
             packed = await asyncio.wrap_future(future)
         except BrokenProcessPool:
@@ -136,7 +151,7 @@ class IngestPool:
         Workers load their price table once, so the current ones are retired: bodies they
         already hold finish with the old table, new bodies go to fresh workers.
         """
-        local = Normalizer(PriceTable.load(pricing), self._limits) if self.workers == 0 else None
+        local = Normalizer(PriceTable.load(pricing), self._limits, self._claude_code) if self.workers == 0 else None
         with self._lock:
             self._pricing = pricing
             self._local = local
@@ -152,11 +167,11 @@ class IngestPool:
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
 
-    def _submit(self, body: bytes, kind: str, encoding: str | None) -> tuple[ProcessPoolExecutor, Future[Any]]:
+    def _submit(self, body: bytes, kind: str, encoding: str | None, signal: str) -> tuple[ProcessPoolExecutor, Future[Any]]:
         for _ in range(3):
             pool = self._pool()
             try:
-                return pool, pool.submit(_work, body, kind, encoding)
+                return pool, pool.submit(_work, body, kind, encoding, signal)
             except BrokenProcessPool:
                 raise self._broken(pool) from None
             except RuntimeError:  # retired by use_pricing() between _pool() and submit(): take the new one
@@ -171,7 +186,7 @@ class IngestPool:
                 # spawn, not fork: the collector has threads and an open DuckDB file by now.
                 self._executor = ProcessPoolExecutor(
                     self.workers, mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_init_worker, initargs=(self._pricing, self._limits),
+                    initializer=_init_worker, initargs=(self._pricing, self._limits, self._claude_code),
                 )
             return self._executor
 
@@ -197,7 +212,7 @@ def _unpack(packed: tuple[bytes | None, tuple[Any, ...]]) -> Decoded:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(pricing: PricingConfig, limits: Limits) -> None:
+def _init_worker(pricing: PricingConfig, limits: Limits, claude_code: ClaudeCodeConfig) -> None:
     if sys.platform == "linux":
         try:  # a worker must not outlive a collector that was SIGKILLed
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -207,7 +222,7 @@ def _init_worker(pricing: PricingConfig, limits: Limits) -> None:
     # collector too, which drains the bodies in flight and then stops its workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _WORKER["normalizer"] = Normalizer(PriceTable.load(pricing), limits)
+    _WORKER["normalizer"] = Normalizer(PriceTable.load(pricing), limits, claude_code)
     _WORKER["max_bytes"] = limits.max_body_bytes
 
 
@@ -215,8 +230,8 @@ def _ping() -> int:
     return os.getpid()
 
 
-def _work(body: bytes, kind: str, encoding: str | None) -> tuple[bytes | None, tuple[Any, ...]]:
-    decoded = decode(_WORKER["normalizer"], body, kind, encoding, _WORKER["max_bytes"])
+def _work(body: bytes, kind: str, encoding: str | None, signal: str) -> tuple[bytes | None, tuple[Any, ...]]:
+    decoded = decode(_WORKER["normalizer"], body, kind, encoding, _WORKER["max_bytes"], signal)
     ipc = None
     if decoded.table is not None:
         sink = pa.BufferOutputStream()

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 
-from claudescope.collector import export, otlp
+from claudescope.collector import export, otlp, otlp_metrics
 from claudescope.collector.decode import LOGS, TRACES
+from claudescope.collector.store import StoreError
 
 if TYPE_CHECKING:
     from claudescope.collector.app import Collector
@@ -51,8 +52,14 @@ class ExportService:
         return outcome.response
 
     def accept(self, body: bytes, context: grpc.ServicerContext) -> ExportMetricsServiceResponse:
-        """Accept a metrics export (SPEC §3: never calls), so Claude Code's exporter works."""
+        """Keep a metrics export's Claude Code cost/token points as a cross-check (SPEC §3: never calls)."""
         self.authorize(context)
+        try:
+            otlp_metrics.store_points(self._c.store, body, otlp.PROTOBUF, None, self._c.config.limits.max_body_bytes)
+        except otlp.BadRequest as exc:
+            context.abort(_CODES.get(exc.status, grpc.StatusCode.INVALID_ARGUMENT), exc.message)
+        except StoreError as exc:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         return ExportMetricsServiceResponse()
 
     def authorize(self, context: grpc.ServicerContext) -> None:

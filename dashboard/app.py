@@ -28,6 +28,7 @@ PAGES = (
     ("latency.py", "Latency & reliability", ":material/speed:", "latency"),
     ("stop_reasons.py", "Stop reasons", ":material/block:", "stop-reasons"),
     ("calls.py", "Calls explorer", ":material/list:", "calls"),
+    ("coding_agents.py", "Coding agents", ":material/terminal:", "coding-agents"),
     ("advisor.py", "Savings advisor", ":material/savings:", "advisor"),
     ("alerts.py", "Alerts", ":material/notifications:", "alerts"),
 )

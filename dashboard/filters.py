@@ -25,7 +25,11 @@ DIMENSION_PARAMS: dict[str, str] = {
     "features": "feature",
     "users": "user",
     "prompt_versions": "pv",
+    "sources": "source",
 }
+# The sources filter's value for "every producer but Claude Code": the applications' own calls.
+APPS = "(apps)"
+CLAUDE_CODE = "claude-code"
 
 
 class FilterError(ValueError):
@@ -44,6 +48,8 @@ class Filters:
     features: tuple[str, ...] = ()
     users: tuple[str, ...] = ()
     prompt_versions: tuple[str, ...] = ()
+    # Producers (``calls.source``); ``APPS`` stands for every source but Claude Code.
+    sources: tuple[str, ...] = ()
     # Set once per script run so that every query of a page agrees on "now".
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -66,7 +72,7 @@ class Filters:
 
     def without_dimensions(self) -> Filters:
         """The same time range with no attribution filter (for org-wide numbers like budgets)."""
-        return replace(self, services=(), models=(), features=(), users=(), prompt_versions=())
+        return replace(self, services=(), models=(), features=(), users=(), prompt_versions=(), sources=())
 
 
 def resolve_range(filters: Filters) -> tuple[datetime, datetime]:

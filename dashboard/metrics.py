@@ -6,6 +6,8 @@
   count or a batch's bookkeeping has no answer time, and its failures are not the model's.
 - **Stop reasons and truncation** count answered model calls (model calls that succeeded): only
   those have a stop reason.
+- **Coding agents** are the calls Claude Code reported (``source = 'claude-code'``); the rest are
+  the applications' own calls. Claude Code's own price of a call is ``attributes.cost_usd``.
 - **Unpriced** calls are calls whose model has no price (``cost_usd`` NULL): their cost is
   unknown, never $0. A failed call and a token count cost exactly 0, so they are never unpriced.
 """
@@ -16,6 +18,11 @@ MODEL_CALL = "operation = 'chat'"
 ANSWERED = f"({MODEL_CALL}) AND status = 'ok'"
 FAILED_MODEL_CALL = f"({MODEL_CALL}) AND status = 'error'"
 UNPRICED = "cost_usd IS NULL"
+CLAUDE_CODE_CALL = "source = 'claude-code'"
+APP_CALL = "coalesce(source, '') <> 'claude-code'"
+# Claude Code and claudescope price from the same table; a difference beyond this (per call or per
+# session and model) is a real one, not float rounding in Claude Code's own figure.
+ROUNDING_USD = "0.000001"
 
 CAPTION = ("Calls and spend count every operation; latency, error rate and retries count model calls "
            "(`chat`) only; stop reasons count model calls that answered.")

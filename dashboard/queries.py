@@ -132,7 +132,7 @@ def unit_costs(client: QueryClient, f: Filters, dimension: str) -> pd.DataFrame:
 def dimension_values(client: QueryClient, f: Filters, limit: int = 500) -> dict[str, list[str]]:
     """The values each filter can take over the last 30 days (for the sidebar pickers), one scan."""
     columns = {"service": "service_name", "model": MODEL, "feature": "feature", "user": "user_id",
-               "prompt_version": "prompt_version"}
+               "prompt_version": "prompt_version", "source": "source"}
     projected = ", ".join(f"{expr} AS {name}" for name, expr in columns.items())
     which = " ".join(f"WHEN grouping({name}) = 0 THEN {_lit(name)}" for name in columns)
     sql = f"""WITH c AS (SELECT {projected} FROM calls WHERE start_time >= {_ts(f.now)} - INTERVAL 30 DAY)

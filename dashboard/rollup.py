@@ -79,7 +79,7 @@ def plan(f: Filters, dims: Sequence[str], *, start: datetime | None = None, end:
     start, end = start or f.start, end or f.end
     needed = set(dims)
     if attribution:
-        if f.services or f.prompt_versions:
+        if f.services or f.prompt_versions or f.sources:  # no source column in the rollups
             return None
         needed |= {name for name, on in (("model", f.models), ("feature", f.features), ("user", f.users)) if on}
     for rollup in (HOUR, MINUTE):

@@ -12,6 +12,7 @@ from claudescope.dashboard import queries
 from claudescope.dashboard.client import QueryClient, QueryError
 from claudescope.dashboard.context import DashboardContext
 from claudescope.dashboard.filters import (
+    APPS,
     DIMENSION_PARAMS,
     RANGE_LABELS,
     FilterError,
@@ -27,9 +28,10 @@ _LABELS = {
     "features": "Feature",
     "users": "User",
     "prompt_versions": "Prompt version",
+    "sources": "Source (app or Claude Code)",
 }
 _OPTION_KEYS = {"services": "service", "models": "model", "features": "feature", "users": "user",
-                "prompt_versions": "prompt_version"}
+                "prompt_versions": "prompt_version", "sources": "source"}
 
 
 def render(context: DashboardContext) -> Filters:
@@ -83,7 +85,9 @@ def _options(context: DashboardContext) -> dict[str, list[str]]:
 @st.cache_data(ttl=60, show_spinner=False)
 def _cached_options(client_key: str, now: datetime, _client: QueryClient) -> dict[str, list[str]]:
     # Keyed by the shard URLs and the minute; the client itself is not hashed.
-    return queries.dimension_values(_client, Filters(now=now))
+    values = queries.dimension_values(_client, Filters(now=now))
+    values["source"] = [APPS, *values.get("source", [])]  # app calls vs Claude Code, then each producer
+    return values
 
 
 def _with_selected(options: list[str], attr: str) -> list[str]:

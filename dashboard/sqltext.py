@@ -10,7 +10,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from claudescope.dashboard.filters import Filters, bucket_step
+from claudescope.dashboard.filters import APPS, CLAUDE_CODE, Filters, bucket_step
 from claudescope.rollup_contract import bucket_sql
 
 MODEL = "coalesce(response_model, request_model, '(unknown)')"
@@ -20,6 +20,7 @@ DIMENSIONS = {
     "user": "coalesce(user_id, '(none)')",
     "prompt_version": "coalesce(prompt_version, '(none)')",
     "service": "coalesce(service_name, '(none)')",
+    "source": "coalesce(source, '(none)')",
 }
 
 
@@ -55,7 +56,18 @@ def where(f: Filters, *, start: datetime | None = None, end: datetime | None = N
     ):
         if values:
             clauses.append(in_list(column, values))
+    if f.sources:
+        clauses.append(sources_clause(f.sources))
     return " AND ".join(clauses)
+
+
+def sources_clause(sources: tuple[str, ...]) -> str:
+    """The producers filter: named sources, and ``APPS`` for every source but Claude Code."""
+    named = tuple(s for s in sources if s != APPS)
+    parts = [in_list("source", named)] if named else []
+    if APPS in sources:
+        parts.append(f"coalesce(source, '') <> {lit(CLAUDE_CODE)}")
+    return "(" + " OR ".join(parts) + ")"
 
 
 def bucket(f: Filters, start: datetime | None = None) -> str:

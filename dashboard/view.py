@@ -84,7 +84,7 @@ def _active_filters(f: Filters) -> str:
         f"{name}: {', '.join(fmt.literal(v) for v in values)}"  # values come from spans or from a shared link
         for name, values in (
             ("service", f.services), ("model", f.models), ("feature", f.features),
-            ("user", f.users), ("prompt version", f.prompt_versions),
+            ("user", f.users), ("prompt version", f.prompt_versions), ("source", f.sources),
         )
         if values
     ]

@@ -72,7 +72,7 @@ def budget_row(f: Filters) -> None:
 
 
 def _filtered(f: Filters) -> bool:
-    return any((f.services, f.models, f.features, f.users, f.prompt_versions))
+    return any((f.services, f.models, f.features, f.users, f.prompt_versions, f.sources))
 
 
 def _against(spent: Decimal, limit: Decimal | None) -> str | None:
