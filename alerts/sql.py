@@ -11,12 +11,16 @@ from typing import Any
 
 from claudescope.alerts.rules import Rule
 from claudescope.call_facts import TOTAL_INPUT_TOKENS_SQL
+from claudescope.semconv import SPEND_LIMIT_ERROR_TYPES
 
 Query = tuple[str, list[Any]]
 
+# A spend cap answers 429 too, but it is no rate limit: rate-limit rules leave it out (fixed names).
+SPEND_LIMIT = "error_type IN (" + ", ".join(f"'{t}'" for t in SPEND_LIMIT_ERROR_TYPES) + ")"
+_NOT_SPEND_LIMIT = f"coalesce({SPEND_LIMIT}, false) = false"
 _ERROR_CONDITIONS = {
     "any": "status = 'error'",
-    "429": "(http_status = 429 OR error_type = 'rate_limit_error')",
+    "429": f"((http_status = 429 OR error_type = 'rate_limit_error') AND {_NOT_SPEND_LIMIT})",
     "529": "(http_status = 529 OR error_type = 'overloaded_error')",
     "5xx": "(http_status BETWEEN 500 AND 599 AND http_status <> 529 OR error_type = 'api_error')",
     "timeout": "error_type = 'timeout'",
@@ -44,6 +48,8 @@ def hit_condition(rule: Rule) -> Query | None:
         return _ERROR_CONDITIONS[rule.params["error"]], []
     if rule.kind == "unpriced_model":
         return "cost_usd IS NULL AND status = 'ok'", []
+    if rule.kind == "spend_limit_reached":
+        return SPEND_LIMIT, []
     return None
 
 
@@ -64,6 +70,10 @@ def measure(rule: Rule, now: datetime, period_start: datetime | None) -> Query:
         return _cache(rule, now)
     if kind == "rate_limit_headroom":
         return _headroom(rule, now)
+    if kind == "spend_limit_reached":
+        return _spend_limit(rule, now)
+    if kind == "model_changed":
+        return _model_changed(rule, now)
     if kind == "cost_anomaly":
         cur, base = now - rule.window, now - rule.params["baseline"]
         return (f"SELECT {key} AS key, count(*) AS n, "
@@ -106,8 +116,60 @@ def _headroom(rule: Rule, now: datetime) -> Query:
     limit = f"TRY_CAST(json_extract_string(attributes, '$.\"{prefix}.limit\"') AS DOUBLE)"
     return (f"SELECT {key_sql(rule)} AS key, count(*) AS n, "
             f"arg_max({remaining}, start_time) AS remaining, arg_max({limit}, start_time) AS lim "
-            f"FROM calls WHERE start_time >= {_TS} AND {remaining} IS NOT NULL AND {limit} > 0{_filter(rule)} GROUP BY 1",
+            f"FROM calls WHERE start_time >= {_TS} AND {remaining} IS NOT NULL AND {limit} > 0 AND {_NOT_SPEND_LIMIT}"
+            f"{_filter(rule)} GROUP BY 1",
             [now - rule.window])
+
+
+def _spend_limit(rule: Rule, now: datetime) -> Query:
+    # Which model and feature hit the cap last, for the summary (the contributors list the rest).
+    return (f"SELECT {key_sql(rule)} AS key, count(*) AS n, count(*) AS hits, max(start_time) AS last_hit, "
+            "arg_max(error_type, start_time) AS error_type, "
+            "arg_max(coalesce(response_model, request_model), start_time) AS model, "
+            "arg_max(feature, start_time) AS feature "
+            f"FROM calls WHERE start_time >= {_TS} AND {SPEND_LIMIT}{_filter(rule)} GROUP BY 1", [now - rule.window])
+
+
+def _model_changed(rule: Rule, now: datetime) -> Query:
+    """Per alias (request_model) whose last switch of answering snapshot happened within the
+    window: the old and new snapshot, when, and per feature the calls of the window before the
+    switch and of the time since (``after``), with the sums the judge turns into rates."""
+    window: timedelta = rule.window
+    since = now - max(rule.params["baseline"], 2 * window)
+    ok = "FILTER (WHERE c.status = 'ok')"
+    return (f"""
+WITH c AS (
+  SELECT request_model AS alias, response_model AS model, start_time, coalesce(feature, '(none)') AS feature,
+         status, cost_usd, output_tokens, stop_reason, duration_ms
+  FROM calls WHERE start_time >= {_TS} AND request_model IS NOT NULL
+    AND operation IS DISTINCT FROM 'count_tokens'{_filter(rule)}),
+steps AS (
+  SELECT alias, model, start_time, lag(model) OVER (PARTITION BY alias ORDER BY start_time) AS prev
+  FROM c WHERE model IS NOT NULL),
+switch AS (
+  SELECT alias, arg_max(prev, start_time) AS old_model, arg_max(model, start_time) AS new_model,
+         max(start_time) AS switched_at
+  FROM steps WHERE prev IS NOT NULL AND prev <> model GROUP BY 1),
+sides AS (
+  SELECT s.alias, c.feature, c.start_time >= s.switched_at AS after, count(*) AS n,
+         count(*) {ok} AS ok, sum(c.cost_usd) AS cost, count(c.cost_usd) AS priced,
+         avg(c.output_tokens) {ok} AS output_tokens,
+         count(*) FILTER (WHERE c.status = 'ok' AND c.stop_reason = 'max_tokens') AS max_tokens,
+         count(*) FILTER (WHERE c.status = 'ok' AND c.stop_reason = 'refusal') AS refusals,
+         quantile_cont(c.duration_ms, 0.95) {ok} AS p95_ms,
+         count(*) FILTER (WHERE c.status = 'error') AS errors
+  FROM switch s JOIN c ON c.alias = s.alias
+   AND c.start_time >= s.switched_at - to_microseconds(CAST(? AS BIGINT))
+  GROUP BY 1, 2, 3)
+SELECT s.alias AS key, s.old_model, s.new_model, s.switched_at,
+       coalesce(sum(d.n) FILTER (WHERE d.after), 0) AS n,
+       list(struct_pack(feature := d.feature, after := d.after, n := d.n, ok := d.ok, cost := d.cost,
+                        priced := d.priced, output_tokens := d.output_tokens, max_tokens := d.max_tokens,
+                        refusals := d.refusals, p95_ms := d.p95_ms, errors := d.errors)
+            ORDER BY d.feature, d.after) AS sides
+FROM switch s JOIN sides d ON d.alias = s.alias
+WHERE s.switched_at >= {_TS}
+GROUP BY 1, 2, 3, 4""", [since, int(window.total_seconds() * 1_000_000), now - window])
 
 
 def contributors(rule: Rule, key: str, since: datetime, limit: int = 3) -> Query:

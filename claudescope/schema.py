@@ -1,7 +1,8 @@
 """The ``calls`` data model (SPEC §4): one row per logical Claude API call.
 
 This is the single definition of the columns, their DuckDB types and meaning. The collector
-builds its table, Arrow schema and migrations from it; docs and tests check against it.
+builds its Arrow schema from it; its plain-SQL migrations, the docs and the tests are checked
+against it.
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ from starlette.routing import Route
 
 from claudescope.collector.query_api import ARROW_STREAM, to_arrow_ipc
 from claudescope.collector.store import CALLS_TABLE, QueryRefused, Store
-from claudescope.config import Config, PricingConfig
+from claudescope.config import Config, DatedPrice, PricingConfig
+from claudescope.config_model import PriceOverride
 from claudescope.pricing import PriceTable, Usage
 from claudescope.store_identity import ensure_store_id
 
@@ -95,15 +96,19 @@ def _price_row(prices: PriceTable, row: dict[str, Any]) -> dict[str, Any]:
         service_tier=row["service_tier"], inference_geo=row["inference_geo"], speed=row["speed"],
     )
     # The ingest rule (PriceTable.bill): unbilled operations zero, NULL when unpriced or unstorable.
+    # Prices by date: the call pays the prices in force at its start_time, as at ingest.
     columns = prices.bill(row["operation"] or "", failed=row["status"] == "error",
-                          model=row["response_model"] or row["request_model"], usage=usage)
+                          model=row["response_model"] or row["request_model"], usage=usage, at=row["start_time"])
     return dict(zip(_COST_COLUMNS, columns, strict=True))
 
 
 def pricing_to_json(pricing: PricingConfig) -> dict[str, Any]:
-    """The CLI's price table settings, sent so a reprice uses the table the user just edited."""
+    """The CLI's price table settings, sent so a reprice uses the table the user just edited.
+
+    An undated override is ``{key: "rate"}``; a dated one a list of those with ``from``/``until``.
+    """
     return {
-        "overrides": {m: {k: str(v) for k, v in rates.items()} for m, rates in pricing.overrides.items()},
+        "overrides": {m: _override_to_json(row) for m, row in pricing.overrides.items()},
         "batch_applies_to_cache": pricing.batch_applies_to_cache,
         "geo_applies_to_cache": pricing.geo_applies_to_cache,
         "fast_applies_to_cache": pricing.fast_applies_to_cache,
@@ -112,9 +117,26 @@ def pricing_to_json(pricing: PricingConfig) -> dict[str, Any]:
 
 def pricing_from_json(data: dict[str, Any]) -> PricingConfig:
     """Inverse of :func:`pricing_to_json` (money parsed as Decimal, never float)."""
-    overrides = {str(m): {str(k): Decimal(str(v)) for k, v in rates.items()} for m, rates in data.get("overrides", {}).items()}
+    overrides = {str(m): _override_from_json(row) for m, row in data.get("overrides", {}).items()}
     flags = {k: bool(data[k]) for k in ("batch_applies_to_cache", "geo_applies_to_cache", "fast_applies_to_cache") if k in data}
     return PricingConfig(overrides=overrides, **flags)
+
+
+def _override_to_json(row: PriceOverride) -> Any:
+    if not isinstance(row, tuple):
+        return {k: str(v) for k, v in row.items()}
+    return [{**{k: str(v) for k, v in d.rates.items()}, **{name: when.isoformat() for name, when in
+             (("from", d.start), ("until", d.end)) if when is not None}} for d in row]
+
+
+def _override_from_json(row: Any) -> PriceOverride:
+    if not isinstance(row, list):
+        return {str(k): Decimal(str(v)) for k, v in row.items()}
+    return tuple(DatedPrice(
+        rates={str(k): Decimal(str(v)) for k, v in d.items() if k not in ("from", "until")},
+        start=datetime.fromisoformat(d["from"]) if "from" in d else None,
+        end=datetime.fromisoformat(d["until"]) if "until" in d else None,
+    ) for d in row)
 
 
 def admin_routes(config: Config, store: Store, ingest: IngestPool) -> list[Route]:

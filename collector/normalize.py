@@ -27,7 +27,7 @@ from claudescope.collector.coerce import as_num as _num
 from claudescope.collector.coerce import as_str as _str
 from claudescope.collector.columns import SPANS_ARROW_SCHEMA
 from claudescope.config import ClaudeCodeConfig, Limits
-from claudescope.pricing import PriceTable, Usage, count_problem
+from claudescope.pricing import MAX_CALL_COUNT, PriceTable, Usage, count_problem
 
 _MIN_NS = 946_684_800 * 10**9  # 2000-01-01
 _MAX_NS = 4_102_444_800 * 10**9  # 2100-01-01
@@ -230,10 +230,9 @@ class _BadCount(ValueError):
 
 def _checked(name: str, value: Any) -> int:
     n = _count(value)
-    problem = count_problem(name, n)
-    if problem:
-        raise _BadCount(problem)
-    return n
+    if 0 <= n <= MAX_CALL_COUNT:  # every real count: skip building a reason (7 counts a span)
+        return n
+    raise _BadCount(count_problem(name, n) or name)
 
 
 def _usage(p: dict[str, Any], producer: pr.Producer) -> Usage | str:

@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 import httpx
-import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
@@ -85,9 +84,3 @@ def _print(columns: list[str], rows: list[list[Any]], fmt: str, out: Console) ->
             table.add_row(*("" if v is None else str(v) for v in r))
         out.print(table)
         out.print(f"[dim]{len(rows)} row(s)[/]")
-
-
-def table_to_rows(table: pa.Table) -> tuple[list[str], list[list[Any]]]:
-    """(columns, JSON-safe rows) of an Arrow table."""
-    body = json.loads(query_api.to_json(table))
-    return body["columns"], body["rows"]

@@ -59,6 +59,11 @@ class _Entry:
     group: list[_Entry] = field(default_factory=list)
     index: int | None = None  # its row in the table being resolved
     trace: str = ""
+    keys: tuple[str, ...] = ()  # the ids it is matched by across traces
+
+    def __post_init__(self) -> None:
+        # msg_ and req_ ids never collide (their prefixes differ), so the ids are the keys as is.
+        self.keys = tuple(k for k in (self.response_id, self.request_id) if k)
 
 
 class StackIndex:
@@ -113,24 +118,25 @@ class StackIndex:
     def _resolve_one(self, key: tuple[Any, ...], start: int | None, end: int | None, inputs: int, facts: Facts) -> _Entry | None:
         """Index one new call span and join it to the copies of its call; None for a resend."""
         trace_id, span_id, parent, response_id, request_id, rank, source, superseded, operation, output = key
-        entries = self._traces.get(trace_id) or []
-        if any(e.span_id == span_id for e in entries):
+        entries = self._traces.get(trace_id)
+        if entries and any(e.span_id == span_id for e in entries):
             return None  # a resend: the store ignores it, first copy wins
         tokens = (inputs, int(output)) if output is not None else None
         entry = _Entry(span_id, parent, response_id, request_id, int(rank), source, bool(superseded),
                        start, end, operation, tokens, facts, index=facts[1] if isinstance(facts, tuple) else None)
         entry.group = [entry]
-        for key_ in _keys(entry):
+        for key_ in entry.keys:
             twin = self._ids.get(key_)
             if twin is not None and twin[1].span_id != span_id and not _contradict(entry, twin[1]):
                 _join(entry, twin[1])
         # Strongest relation first; a copy may bridge two groups (a span whose parent is one
         # producer's copy and whose sibling is another's), one copy per producer still.
-        related = [(strength, -_overlap(entry, other), other) for other in entries
-                   if (strength := _strength(entry, other)) is not None]
-        for _, _, other in sorted(related, key=lambda r: (r[0], r[1])):
-            if _strength(entry, other) is not None:
-                _join(entry, other)
+        if entries:  # most calls are alone in their trace: nothing to relate
+            related = [(strength, -_overlap(entry, other), other) for other in entries
+                       if (strength := _strength(entry, other)) is not None]
+            for _, _, other in sorted(related, key=lambda r: (r[0], r[1])):
+                if _strength(entry, other) is not None:
+                    _join(entry, other)
         self._add(trace_id, entry)
         return entry
 
@@ -174,11 +180,13 @@ class StackIndex:
 
     def _add(self, trace_id: str, entry: _Entry) -> None:
         entry.trace = trace_id
-        for key in _keys(entry):
-            self._ids[key] = (trace_id, entry)
-            self._ids.move_to_end(key)
-            if len(self._ids) > self._max:
-                self._ids.popitem(last=False)
+        ids = self._ids
+        for key in entry.keys:
+            if key in ids:
+                ids.move_to_end(key)
+            ids[key] = (trace_id, entry)
+        while len(ids) > self._max:
+            ids.popitem(last=False)
         entries = self._traces.get(trace_id)
         if entries is None:
             self._traces[trace_id] = [entry]
@@ -201,10 +209,6 @@ def match_keys(response_ids: list[str | None], request_ids: list[str | None]) ->
     """The id two copies of one call share: the response id, else the ``req_`` request id
     (Claude Code's events and its llm_request spans carry only the latter)."""
     return [resp or (f"req:{req}" if req else None) for resp, req in zip(response_ids, request_ids, strict=True)]
-
-
-def _keys(entry: _Entry) -> list[str]:
-    return [k for k in (entry.response_id and f"msg:{entry.response_id}", entry.request_id and f"req:{entry.request_id}") if k]
 
 
 def _contradict(a: _Entry, b: _Entry) -> bool:

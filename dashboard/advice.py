@@ -66,3 +66,21 @@ def _truncation(stops: pd.DataFrame) -> list[Suggestion]:
                 "raise max_tokens or shorten the expected output.", "views/stop_reasons.py")))
     rows.sort(key=lambda item: item[0], reverse=True)
     return [s for _, s in rows[:2]]
+
+
+def unpinned(aliases: pd.DataFrame, *, limit: int = 8) -> pd.DataFrame:
+    """Features calling an alias rather than a dated snapshot, for a table: which alias, the
+    snapshots that answered it (several: it switched in the range), and how many calls.
+
+    ``aliases`` is queries.unpinned_aliases. Feature and model names come from spans: they are
+    made visible text here (formatting.plain), and the table shows them as text.
+    """
+    columns = ["feature", "alias", "answered as", "calls"]
+    if aliases.empty:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for (feature, alias), group in aliases.groupby(["feature", "alias"], sort=False):
+        snapshots = sorted(fmt.plain(s) for s in group["snapshot"])
+        rows.append((int(num(group["calls"].sum())), [fmt.plain(feature), fmt.plain(alias), ", ".join(snapshots)]))
+    rows.sort(key=lambda item: (-item[0], item[1]))
+    return pd.DataFrame([[*cells, fmt.count(calls)] for calls, cells in rows[:limit]], columns=columns)

@@ -262,6 +262,15 @@ def usage_for_repricing(client: QueryClient, f: Filters) -> pd.DataFrame:
     return to_frame(client.query(sql), keys=["model", "feature", "service_tier", "inference_geo", "speed"])
 
 
+def unpinned_aliases(client: QueryClient, f: Filters) -> pd.DataFrame:
+    """Calls per feature, requested alias and the snapshot that answered, where the two differ:
+    the features that call a model alias, which can start answering as a new snapshot."""
+    sql = f"""SELECT coalesce(feature, '(none)') AS feature, request_model AS alias, response_model AS snapshot,
+        count(*) AS calls FROM calls WHERE {where(f)} AND request_model IS NOT NULL
+        AND response_model IS NOT NULL AND request_model <> response_model GROUP BY 1, 2, 3"""
+    return to_frame(client.query(sql), keys=["feature", "alias", "snapshot"])
+
+
 # --- alerts -------------------------------------------------------------------------------
 
 

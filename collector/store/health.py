@@ -16,6 +16,9 @@ from typing import Any
 
 import duckdb
 
+from claudescope.collector.store import sql_admin
+from claudescope.collector.store.errors import StoreUnavailable, translate, translating
+
 log = logging.getLogger(__name__)
 
 RESTORING_SUFFIX = ".restoring"
@@ -62,22 +65,23 @@ class StoreHealth:
         try:
             cur = self._con.cursor()
             try:
-                cur.execute("SELECT 1").fetchone()
+                cur.execute(sql_admin.PING).fetchone()
             finally:
                 cur.close()
             return True
         except duckdb.Error:
             return False
 
+    @translating
     def probe_write(self) -> None:
         """Commit a write that changes nothing (so it reaches the WAL): raises when the store
         cannot take writes, e.g. on a full disk."""
         with self._write_lock:
             self._refuse_closed()
-            self._con.execute("BEGIN")
+            self._con.execute(sql_admin.BEGIN)
             try:
-                self._con.execute("UPDATE rollup_state SET rolled_through = rolled_through")
-                self._con.execute("COMMIT")
+                self._con.execute(sql_admin.PROBE_WRITE)
+                self._con.execute(sql_admin.COMMIT)
             except BaseException:
                 self._rollback_quietly()
                 raise
@@ -85,7 +89,7 @@ class StoreHealth:
     def reopen(self) -> None:
         """Close the (invalidated) connection and open the file again, replaying its WAL.
 
-        Raises duckdb.Error when it cannot be opened yet (the caller retries with a back-off).
+        Raises StoreUnavailable when it cannot be opened yet (the caller retries with a back-off).
         Query cursors still open on the old connection keep its database alive; DuckDB then
         hands the same invalidated database back, which the check below catches.
         """
@@ -95,13 +99,14 @@ class StoreHealth:
                 self._con.close()
             except duckdb.Error:
                 pass
-            self._con = connect(self.path, read_only=self.read_only, **self._connect_args)
-            try:
-                self._con.execute("SELECT 1").fetchone()
-                self._prepare()
-            except BaseException:
-                self._con.close()
-                raise
+            with translate():
+                self._con = connect(self.path, read_only=self.read_only, **self._connect_args)
+                try:
+                    self._con.execute(sql_admin.PING).fetchone()
+                    self._prepare()
+                except BaseException:
+                    self._con.close()
+                    raise
         log.warning("store %s reopened after a fatal error", self.path)
 
     def _checkpoint_locked(self, tries: int = 20) -> bool:
@@ -110,7 +115,7 @@ class StoreHealth:
         commits are still durable: DuckDB syncs the WAL at each commit)."""
         for attempt in range(tries):
             try:
-                self._con.execute("CHECKPOINT")
+                self._con.execute(sql_admin.CHECKPOINT)
                 return True
             except duckdb.TransactionException:
                 time.sleep(min(0.05 * 2**attempt, 1.0))
@@ -119,10 +124,10 @@ class StoreHealth:
 
     def _refuse_closed(self) -> None:
         if self._closed:
-            raise RuntimeError("store is closed")  # a closed store is never reopened behind its owner
+            raise StoreUnavailable("store is closed")  # a closed store is never reopened behind its owner
 
     def _rollback_quietly(self) -> None:
         try:
-            self._con.execute("ROLLBACK")
+            self._con.execute(sql_admin.ROLLBACK)
         except duckdb.Error:
             pass  # a failed COMMIT leaves no transaction open

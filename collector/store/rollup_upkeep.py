@@ -1,5 +1,5 @@
 """The Store's upkeep of the rollup tables: folding new calls in behind ingest, compacting
-the buckets folds touched, rebuilding after a reprice or a bulk load (SQL in rollups.py).
+the buckets folds touched, rebuilding after a reprice or a bulk load (SQL in sql_rollups.py).
 
 Every commit stamps its rows' ``ingested_at`` with a strictly increasing time; calls stamped at
 or before ``rollup_state.rolled_through`` are in the rollups, the ``*_live`` views add the rest.
@@ -17,8 +17,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from claudescope.collector.columns import CALLS_TABLE
-from claudescope.collector.rollups import ROLLUPS, Rollup, calls_after
+from claudescope.collector.store import sql_rollups, sql_writes
+from claudescope.collector.store.errors import translating
+from claudescope.collector.store.sql_rollups import ROLLUPS, Rollup, calls_after
 
 log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -46,13 +47,11 @@ class RollupUpkeep:
     def _load_rollup_state(self) -> None:
         cur = self._con.cursor()
         try:
-            stamp, rolled = cur.execute(
-                f"SELECT (SELECT max(ingested_at) FROM {CALLS_TABLE}), (SELECT max(rolled_through) FROM rollup_state)"
-            ).fetchone()
+            stamp, rolled = cur.execute(sql_rollups.LOAD_STATE).fetchone()
             self._stamp = max(self._stamp, stamp or _EPOCH)
             self._rolled_through = rolled or _EPOCH
             if self._stamp > self._rolled_through:  # left by a crash or a bulk load
-                oldest = cur.execute(f"SELECT min(start_time) FROM {calls_after('$1')}", [self._rolled_through]).fetchone()[0]
+                oldest = cur.execute(sql_rollups.first_unfolded_start(), [self._rolled_through]).fetchone()[0]
                 self._unfolded_from = _earliest(self._unfolded_from, oldest)
         finally:
             cur.close()
@@ -62,6 +61,7 @@ class RollupUpkeep:
         if calls.num_rows:
             self._unfolded_from = _earliest(self._unfolded_from, pc.min(calls["start_time"]).as_py())
 
+    @translating
     def fold_rollups(self) -> None:
         """Bring the rollup tables up to every stored call (one transaction; no-op if they are)."""
         with self._write_lock:
@@ -97,6 +97,7 @@ class RollupUpkeep:
             self._unregister(name)
         self._note_unfolded(calls)
 
+    @translating
     def compact_rollups(self) -> int:
         """Rewrite the rollup buckets that folds touched since the last compaction as one row
         per group (folds append deltas: under load one group gets a row per fold). Returns the
@@ -116,19 +117,21 @@ class RollupUpkeep:
         as in :meth:`_rebuild_one`); returns the rows removed."""
         merge, delete, insert = rollup.compact()
         removed = 0
-        for first, end in self._day_slices(f"SELECT min({rollup.bucket}) FROM {rollup.table} WHERE {rollup.bucket} >= ?", start):
+        for first, end in self._day_slices(rollup.first_bucket_since(), start):
             self._con.execute(merge, [first, end])
             removed += int(self._con.execute(delete, [first, end]).fetchone()[0])
             removed -= int(self._con.execute(insert).fetchone()[0])
-        self._con.execute("DROP TABLE IF EXISTS rollup_compact")
+        self._con.execute(sql_rollups.DROP_COMPACT)
         return removed
 
+    @translating
     def rebuild_rollups(self, since: datetime | None = None) -> None:
         """Recompute the rollups from ``calls`` (after a reprice or a bulk load), from ``since`` on."""
         with self._write_lock:
             self._check_open()
             self._rebuild_locked(since, lambda: None)
 
+    @translating
     def reprice_costs(self, costs: pa.Table, since: datetime | None) -> None:
         """Write recomputed costs (trace_id, span_id, cost columns, price_version) and rebuild
         the rollups from ``since`` on, in ONE transaction, then checkpoint: a crash leaves every
@@ -138,11 +141,8 @@ class RollupUpkeep:
             name = f"costs_{threading.get_ident()}"
             self._con.register(name, costs)
             try:
-                sets = ", ".join(f"{c} = k.{c}" for c in costs.column_names if c not in ("trace_id", "span_id"))
-                self._rebuild_locked(since, lambda: self._con.execute(
-                    f"UPDATE {CALLS_TABLE} AS c SET {sets} FROM {name} AS k "
-                    "WHERE c.trace_id = k.trace_id AND c.span_id = k.span_id"
-                ))
+                update = sql_writes.update_costs(name, costs.column_names)
+                self._rebuild_locked(since, lambda: self._con.execute(update))
             finally:
                 self._unregister(name)
             self._checkpoint_locked()
@@ -163,18 +163,15 @@ class RollupUpkeep:
         if since is None:
             self._uncompacted_from = None  # rebuilt buckets hold one row per group
 
+    @translating
     def verify_rollups(self) -> bool:
         """Check that the rollup tables hold exactly the folded calls (count and cost), and
         rebuild them when they do not (left by a crash of an older release, or a hand edit).
         Returns True when they agreed."""
-        folded = (
-            f"SELECT count(*), coalesce(sum(cost_usd), 0) FROM {CALLS_TABLE} WHERE NOT superseded "
-            "AND start_time IS NOT NULL AND ingested_at <= (SELECT max(rolled_through) FROM rollup_state)"
-        )
         cur = self._con.cursor()
         try:
-            expected = cur.execute(folded).fetchone()
-            found = {r.table: cur.execute(f"SELECT coalesce(sum(calls), 0), coalesce(sum(cost_usd), 0) FROM {r.table}").fetchone() for r in ROLLUPS}
+            expected = cur.execute(sql_rollups.FOLDED_TOTALS).fetchone()
+            found = {r.table: cur.execute(r.totals()).fetchone() for r in ROLLUPS}
         finally:
             cur.close()
         wrong = {table: got for table, got in found.items() if tuple(got) != tuple(expected)}
@@ -185,7 +182,7 @@ class RollupUpkeep:
         return False
 
     def _mark_folded(self) -> datetime:
-        self._con.execute("UPDATE rollup_state SET rolled_through = ?", [self._stamp])
+        self._con.execute(sql_rollups.MARK_FOLDED, [self._stamp])
         return self._stamp
 
     def _rebuild_one(self, rollup: Rollup, start: datetime) -> None:
@@ -193,12 +190,9 @@ class RollupUpkeep:
         statement: one GROUP BY over all of history outgrows the store's memory limit (10 M
         calls did at 1 GB)."""
         start = _bucket_start(start, rollup.bucket)
-        self._con.execute(f"DELETE FROM {rollup.table} WHERE {rollup.bucket} >= ?", [start])
-        for first, end in self._day_slices("SELECT min(start_time) FROM calls WHERE start_time >= ?", start):
-            self._con.execute(
-                rollup.insert("(SELECT * FROM calls WHERE start_time >= $1 AND start_time < $2)"),
-                [_bucket_start(first, rollup.bucket), end],
-            )
+        self._con.execute(rollup.delete_from(), [start])
+        for first, end in self._day_slices(sql_rollups.FIRST_CALL_SINCE, start):
+            self._con.execute(rollup.insert(sql_rollups.CALLS_IN_RANGE), [_bucket_start(first, rollup.bucket), end])
 
     def _day_slices(self, first_since_sql: str, start: datetime) -> Iterator[tuple[datetime, datetime]]:
         """(first, next UTC midnight) for each UTC day from ``start`` on that has data, where

@@ -83,13 +83,18 @@ def _against(spent: Decimal, limit: Decimal | None) -> str | None:
 def what_to_change(f: Filters) -> None:
     """A few concrete suggestions, each linking to the page with the detail."""
     found = advice.suggestions(view.load(queries.cost_by, f, "feature"), view.load(queries.stop_reasons, f, ("feature",)))
-    if not found:
+    unpinned = advice.unpinned(view.load(queries.unpinned_aliases, f))
+    if not found and unpinned.empty:
         return
     st.subheader("What to change")
     for suggestion in found:
         left, right = st.columns([5, 1], vertical_alignment="center")
         left.markdown(suggestion.text)
         right.page_link(suggestion.page, label="Details", icon=":material/arrow_forward:")
+    if not unpinned.empty:
+        st.markdown("These features call a model alias, which can start answering as a new snapshot "
+                    "(the `model_changed` alert says when): pin a dated model id.")
+        view.table(unpinned, hide_index=True, width="stretch")
     st.page_link("views/advisor.py", label="Reprice this history on another model or the Batch API",
                  icon=":material/savings:")
 
