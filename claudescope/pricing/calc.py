@@ -152,9 +152,13 @@ class _CompiledPeriod:
 class _Compiled:
     entry: PriceEntry
     periods: tuple[_CompiledPeriod, ...]  # the entry's lookup order
+    always: _CompiledPeriod | None  # the one period of a model whose price never changed
 
     def at(self, at: dt.datetime | None) -> _CompiledPeriod | None:
-        return next((c for c in self.periods if c.period.covers(at)), None)
+        for compiled in self.periods:
+            if compiled.period.covers(None if at is None else as_utc(at)):
+                return compiled
+        return None
 
 
 class PriceTable:
@@ -223,7 +227,7 @@ class PriceTable:
         compiled = self._lookup(model)
         if compiled is None:
             return None
-        period = compiled.at(None if at is None else as_utc(at))
+        period = compiled.always or compiled.at(at)  # the common case skips the date entirely
         if period is None:
             return None  # the model had no price at that date
         fast = usage.speed == "fast"
@@ -284,10 +288,12 @@ class PriceTable:
             return (None,) * 6 + (self._data.version + COST_OVERFLOW,)
         if cost is None:
             return _UNPRICED
-        parts = (cost.total_usd, cost.input_usd, cost.output_usd, cost.cache_read_usd, cost.cache_write_usd, cost.other_usd)
-        if any(abs(part) >= MAX_STORED_USD for part in parts):
+        total = cost.total_usd
+        # Rates and counts are never negative, so the total bounds every part: one check suffices.
+        if total >= MAX_STORED_USD:
             return (None,) * 6 + (cost.price_version + COST_OVERFLOW,)
-        return (*parts, cost.price_version)
+        return (total, cost.input_usd, cost.output_usd, cost.cache_read_usd, cost.cache_write_usd, cost.other_usd,
+                cost.price_version)
 
     def _rates(self, compiled: _CompiledPeriod, band: bool, batch: bool, geo: Decimal | None, fast: bool) -> TokenRates:
         """Per-token rates with every applicable multiplier folded in (cached per combination)."""
@@ -323,7 +329,10 @@ class PriceTable:
 
 
 def _compile(entry: PriceEntry) -> _Compiled:
-    return _Compiled(entry=entry, periods=tuple(_compile_period(p) for p in entry.periods))
+    periods = tuple(_compile_period(p) for p in entry.periods)
+    only = periods[0] if len(periods) == 1 else None
+    always = only if only is not None and only.period.start is None and only.period.end is None else None
+    return _Compiled(entry=entry, periods=periods, always=always)
 
 
 def _compile_period(period: Period) -> _CompiledPeriod:
