@@ -137,6 +137,20 @@ METRIC_CACHE_READ_TOKENS = "claudescope.cache.read_tokens"
 METRIC_CACHE_WRITE_TOKENS = "claudescope.cache.write_tokens"
 METRIC_MAX_TOKENS_STOPS = "claudescope.max_tokens_stops"
 
+# Written by the collector into a row's `attributes` (docs/data-model.md)
+CS_TRUNCATED_ATTRIBUTES = "claudescope.truncated_attributes"  # attribute values cut at the size limit
+CS_DROPPED_ATTRIBUTES = "claudescope.dropped_attributes"  # attributes beyond the per-span limit
+CS_COUNTED_INPUT_TOKENS = "claudescope.counted_input_tokens"  # a count_tokens answer (never billed)
+CS_CACHE_SPLIT_ESTIMATED = "claudescope.cache_split_estimated"  # 5m/1h split not reported: cost estimated
+CS_COST_LOW_USD = "claudescope.cost_low_usd"  # bounds of an estimated cost (decimal strings)
+CS_COST_HIGH_USD = "claudescope.cost_high_usd"
+CS_SOURCES = "claudescope.sources"  # every producer that reported a stacked call, preferred first
+OPENINFERENCE_SPAN_KIND = "openinference.span.kind"
+
+# Claude Code's event and metric attributes (code.claude.com/docs/en/monitoring-usage)
+USER_EMAIL = "user.email"
+SESSION_ID = "session.id"
+
 # Claude Code's own telemetry (docs/claude-code.md): its events (logs) and beta traces
 CLAUDE_CODE_EVENTS_SCOPE = "com.anthropic.claude_code.events"
 CLAUDE_CODE_TRACING_SCOPE = "com.anthropic.claude_code.tracing"

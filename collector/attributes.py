@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from claudescope import semconv as sc
 from claudescope.collector import aliases as al
 from claudescope.collector import otlp
 from claudescope.config import Limits
 from claudescope.semconv import CS_EXTRA_PREFIX
 
-TRUNCATED_MARK = "claudescope.truncated_attributes"
-DROPPED_MARK = "claudescope.dropped_attributes"
+TRUNCATED_MARK = sc.CS_TRUNCATED_ATTRIBUTES
+DROPPED_MARK = sc.CS_DROPPED_ATTRIBUTES
 # calls field -> the attribute names that carry it, most preferred first (the alias table).
 _FIELDS: dict[str, tuple[str, ...]] = {
     "provider": al.PROVIDER, "operation": al.OPERATION, "request_model": al.REQUEST_MODEL,

@@ -38,7 +38,7 @@ LLM_REQUEST_SPAN = "claude_code.llm_request"
 API_REQUEST = "claude_code.api_request"
 API_ERROR = "claude_code.api_error"
 # Estimated values are named here (docs/claude-code.md): a span without the TTL split.
-CACHE_SPLIT_ESTIMATED = "claudescope.cache_split_estimated"
+CACHE_SPLIT_ESTIMATED = sc.CS_CACHE_SPLIT_ESTIMATED
 
 # Attributes stored in a column (so not repeated in ``attributes``).
 _CONSUMED = frozenset((
@@ -102,7 +102,7 @@ def span_picks(picked: dict[str, Any], rest: dict[str, Any], *, feature: str = "
     attempt = as_count(rest.pop("attempt", None))
     if attempt:
         picked.setdefault("retries", attempt - 1)
-    user = rest.get("user.email") or rest.get("user.id")
+    user = rest.get(sc.USER_EMAIL) or rest.get(sc.USER_ID)
     if user is not None:
         picked.setdefault("user_id", user)
     chosen = feature_of(rest, feature) or as_str(rest.get("query_source_safe"))
@@ -169,7 +169,7 @@ def _row(
         status if failed else 200, max(attempt - 1, 0) if attempt else 0, None, None,
         usage.input_tokens, usage.cache_read_tokens, usage.cache_write_5m_tokens, usage.cache_write_1h_tokens,
         usage.output_tokens, usage.web_search_requests, usage.service_tier, usage.inference_geo, usage.speed,
-        as_str(a.get("user.email")) or as_str(a.get("user.id")), feature_of(a, feature), None,
+        as_str(a.get(sc.USER_EMAIL)) or as_str(a.get(sc.USER_ID)), feature_of(a, feature), None,
         *cost, version, None, request_id, SOURCE, _JSON.encode(_rest(a)),
         record.span_id.hex() if len(record.span_id) == 8 and any(record.span_id) else None,
         SOURCE_RANK_EVENTS, False, ingested,
@@ -204,7 +204,7 @@ def _key(record: Any, a: dict[str, Any], request_id: str | None) -> tuple[str, s
     """(trace_id, span_id) of the row: stable across resends, one per API request."""
     trace = record.trace_id
     if len(trace) != 16 or not any(trace):
-        session = as_str(a.get("session.id")) or request_id or ""
+        session = as_str(a.get(sc.SESSION_ID)) or request_id or ""
         trace = hashlib.sha256(f"claude-code:session:{session}".encode()).digest()[:16]
     if request_id:
         seed = f"claude-code:request:{request_id}".encode()

@@ -13,12 +13,13 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from claudescope import semconv as sc
 from claudescope.pricing import PriceTable, Usage
 
 # Shared with Claude Code's spans (collector/claude_code.py sets the same key).
-CACHE_SPLIT_ESTIMATED = "claudescope.cache_split_estimated"
-COST_LOW = "claudescope.cost_low_usd"
-COST_HIGH = "claudescope.cost_high_usd"
+CACHE_SPLIT_ESTIMATED = sc.CS_CACHE_SPLIT_ESTIMATED
+COST_LOW = sc.CS_COST_LOW_USD
+COST_HIGH = sc.CS_COST_HIGH_USD
 KEYS = (CACHE_SPLIT_ESTIMATED, COST_LOW, COST_HIGH)
 
 

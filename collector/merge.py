@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from claudescope import semconv as sc
 from claudescope.collector import estimates
 from claudescope.collector import producers as pr
 from claudescope.pricing import PriceTable, Usage
@@ -29,7 +30,7 @@ _COST = ("cost_usd", "cost_input_usd", "cost_output_usd", "cost_cache_read_usd",
          "cost_other_usd", "price_version")
 # What a merge may change: when the visible copy already has these, a new copy adds nothing.
 COMPARED = (*_FIRST_KNOWN, *_FROM_BEST, "cache_write_5m_tokens", "cache_write_1h_tokens", *_COST)
-SOURCES_KEY = "claudescope.sources"  # every producer that reported the call, preferred first
+SOURCES_KEY = sc.CS_SOURCES  # every producer that reported the call, preferred first
 _MAX_ATTRIBUTES_BYTES = 1024 * 1024  # a stored row's attributes stay under 1 MiB (SPEC §3)
 
 

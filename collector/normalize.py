@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 
+from claudescope import semconv as sc
 from claudescope.collector import aliases as al
 from claudescope.collector import claude_code as cc
 from claudescope.collector import estimates
@@ -173,7 +174,7 @@ def _operation(span_name: str, producer: pr.Producer, attrs: dict[str, Any], p: 
         return "chat" if span_name == cc.LLM_REQUEST_SPAN else None
     provider = p.get("provider")
     operation = p.get("operation")
-    if producer.split == pr.SPLIT_OUTPUT_VALUE and attrs.get("openinference.span.kind") == "LLM":
+    if producer.split == pr.SPLIT_OUTPUT_VALUE and attrs.get(sc.OPENINFERENCE_SPAN_KIND) == "LLM":
         operation = operation or "chat"
     if operation is None and provider is None:
         return None
@@ -212,7 +213,7 @@ def _invalid(span: Any) -> str | None:
     return None
 
 
-COUNTED_INPUT_TOKENS = "claudescope.counted_input_tokens"
+COUNTED_INPUT_TOKENS = sc.CS_COUNTED_INPUT_TOKENS
 
 
 def _counted_apart(usage: Usage, rest: dict[str, Any]) -> Usage:

@@ -19,6 +19,7 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
+from claudescope import semconv as sc
 from claudescope.collector import otlp
 from claudescope.collector.anyvalue import check_attribute_values
 from claudescope.collector.attributes import _value
@@ -74,8 +75,8 @@ def _rows(metric: Any) -> list[tuple[Any, ...]]:
             continue  # a point that cannot be compared with anything is dropped, like every other metric
         start_ns = point.start_time_unix_nano if _MIN_NS <= point.start_time_unix_nano < _MAX_NS else point.time_unix_nano
         rows.append((
-            _series(metric.name, attrs), name, _text(attrs.get("session.id")), _text(attrs.get("model")),
-            _text(attrs.get("user.email")) or _text(attrs.get("user.id")), cumulative,
+            _series(metric.name, attrs), name, _text(attrs.get(sc.SESSION_ID)), _text(attrs.get("model")),
+            _text(attrs.get(sc.USER_EMAIL)) or _text(attrs.get(sc.USER_ID)), cumulative,
             _time(start_ns), _time(point.time_unix_nano), value, start_ns, point.time_unix_nano,
         ))
     return rows

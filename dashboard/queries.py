@@ -16,6 +16,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from claudescope import semconv as sc
 from claudescope.call_facts import TOTAL_INPUT_TOKENS_SQL
 from claudescope.dashboard import rollup
 from claudescope.dashboard.client import QueryClient
@@ -34,8 +35,8 @@ from claudescope.dashboard.sqltext import lit as _lit
 from claudescope.dashboard.sqltext import ts as _ts
 
 # Keys of the attributes JSON this module reads (names from claudescope.semconv).
-PREFIX_HASH = "claudescope.cache.prefix_hash"
-PREFIX_TOKENS = "claudescope.cache.prefix_tokens"
+PREFIX_HASH = sc.CS_PREFIX_HASH
+PREFIX_TOKENS = sc.CS_PREFIX_TOKENS
 _TOKEN_SUMS = f"""
     count(*) AS calls,
     count(*) FILTER (WHERE status = 'error') AS errors,

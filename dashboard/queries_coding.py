@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import pandas as pd
 
+from claudescope import semconv as sc
 from claudescope.dashboard.client import QueryClient
 from claudescope.dashboard.filters import Filters
 from claudescope.dashboard.frames import to_frame
 from claudescope.dashboard.metrics import CLAUDE_CODE_CALL, ROUNDING_USD, UNPRICED
 from claudescope.dashboard.sqltext import MODEL, attr, decimal_key, where
 
-SESSION = attr("session.id")
+SESSION = attr(sc.SESSION_ID)
 OWN_COST = f"TRY_CAST({attr('cost_usd')} AS DECIMAL(18,9))"
 # What ran the request: a subagent or a skill when Claude Code names one, else its query source.
 AGENT = f"coalesce({attr('agent.name')}, {attr('skill.name')}, {attr('query_source')}, feature, '(none)')"

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pandas as pd
 
+from claudescope import semconv as sc
 from claudescope.call_facts import RATELIMIT_RESOURCES
 from claudescope.dashboard.client import QueryClient
 from claudescope.dashboard.filters import Filters
@@ -17,7 +18,7 @@ from claudescope.dashboard.frames import to_frame
 from claudescope.dashboard.metrics import ANSWERED, FAILED_MODEL_CALL, MODEL_CALL
 from claudescope.dashboard.sqltext import DIMENSIONS, MODEL, attr, bucket, lit, where
 
-RATELIMIT = "claudescope.ratelimit."
+RATELIMIT = sc.CS_RATELIMIT_PREFIX
 HEADROOM_WINDOW = timedelta(hours=24)
 ALL_MODELS = "(all models)"
 # One sort per list: quantile_cont(x, [..]) is 4x faster than one quantile_cont per level.

@@ -9,12 +9,13 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from claudescope import semconv as sc
 from claudescope.dashboard import queries, view
 from claudescope.dashboard import formatting as fmt
 from claudescope.dashboard.frames import dec, num
 
 ZERO = Decimal(0)
-CONTENT_KEYS = ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions")
+CONTENT_KEYS = (sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES, sc.GEN_AI_SYSTEM_INSTRUCTIONS)
 COST_PARTS = (("Input", "cost_input_usd"), ("Output", "cost_output_usd"), ("Cache read", "cost_cache_read_usd"),
               ("Cache write", "cost_cache_write_usd"), ("Other", "cost_other_usd"), ("Total", "cost_usd"))
 
