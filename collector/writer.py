@@ -215,7 +215,7 @@ class Writer:
         except Exception as exc:  # the disk or the store failed: nothing in this commit is acknowledged
             log.error("commit of %d rows failed: %s", count, _first_line(exc))
             self._metrics.count_commit(rows=0, seconds=0.0, ok=False)
-            self._release(items, count)
+            self._release(count)
             for item in items:
                 item.future.set_exception(WriterStopped(f"store write failed: {_first_line(exc)}"))
             self._failed()
@@ -223,7 +223,7 @@ class Writer:
         self._metrics.count_commit(rows=count, seconds=time.perf_counter() - started, ok=True)
         self._write_ok = True
         self._recover_delay = _RECOVER_FIRST_S
-        self._release(items, count)
+        self._release(count)
         for item in items:
             item.future.set_result(item.rows)
         if time.monotonic() - self._last_compaction >= _COMPACT_EVERY_S:
@@ -244,7 +244,7 @@ class Writer:
             log.warning("rollup maintenance failed (will retry): %s", _first_line(exc))
             self._failed()  # an auto-checkpoint that hit a full disk lands here too
 
-    def _release(self, items: list[_Pending], count: int) -> None:
+    def _release(self, count: int) -> None:
         with self._cond:
             self._pending_rows -= count
 

@@ -21,11 +21,11 @@ from claudescope.call_facts import TOTAL_INPUT_TOKENS_SQL
 from claudescope.dashboard import rollup
 from claudescope.dashboard.client import QueryClient
 from claudescope.dashboard.filters import Filters, bucket_step
-from claudescope.dashboard.frames import to_frame, total
+from claudescope.dashboard.frames import to_frame
 from claudescope.dashboard.metrics import FAILED_MODEL_CALL, MODEL_CALL, UNPRICED
 from claudescope.dashboard.queries_reliability import (  # noqa: F401 (re-exported: pages read queries.*)
     ALL_MODELS, HEADROOM_WINDOW, RATELIMIT, errors_by_type, latency_by_model, latency_over_time,
-    latency_percentiles, output_vs_max_tokens, ratelimit_headroom, retry_cost, stop_reasons, stop_reasons_by,
+    latency_percentiles, output_vs_max_tokens, ratelimit_headroom, retry_cost, stop_reasons,
 )
 from claudescope.dashboard.sqltext import DIMENSIONS, MODEL, where  # noqa: F401 (re-exported)
 from claudescope.dashboard.sqltext import attr as _attr
@@ -77,16 +77,11 @@ def usage_by_model(client: QueryClient, f: Filters) -> pd.DataFrame:
     return to_frame(client.query(sql), keys=["model", "service_tier", "inference_geo", "speed", "prompt_band"])
 
 
-def totals(client: QueryClient, f: Filters) -> pd.DataFrame:
-    """How many calls and how much money in the range, split into cost parts and token kinds."""
-    return total(usage_by_model(client, f))
-
-
 def call_counts(client: QueryClient, f: Filters) -> pd.DataFrame:
     """How many calls and failed calls in the range (from a rollup when the filters allow)."""
     p = rollup.plan(f, [])
     if p:
-        return to_frame(client.query(rollup.sql(p, f, where, _lit, _ts, dims=[], measures=["calls", "errors"])))
+        return to_frame(client.query(rollup.sql(p, f, dims=[], measures=["calls", "errors"])))
     sql = f"""SELECT count(*) AS calls, count(*) FILTER (WHERE status = 'error') AS errors
         FROM calls WHERE {where(f)}"""
     return to_frame(client.query(sql))
@@ -98,7 +93,7 @@ def budget_spend(client: QueryClient, f: Filters, day_start: datetime, month_sta
     org = f.without_dimensions()
     today, month = (rollup.plan(org, [], start=s, end=end) for s in (day_start, min(day_start, month_start)))
     if today and month:
-        parts = (rollup.sql(p, org, where, _lit, _ts, dims=[], measures=["cost_usd"]) for p in (today, month))
+        parts = (rollup.sql(p, org, dims=[], measures=["cost_usd"]) for p in (today, month))
         return to_frame(client.query("SELECT ({}) AS today_usd, ({}) AS month_usd".format(*parts)))
     sql = f"""SELECT sum(cost_usd) FILTER (WHERE start_time >= {_ts(day_start)}) AS today_usd,
         sum(cost_usd) AS month_usd FROM calls WHERE {where(f, start=min(day_start, month_start), end=end)}"""
@@ -118,7 +113,7 @@ def unit_costs(client: QueryClient, f: Filters, dimension: str) -> pd.DataFrame:
     (from a rollup when the dimension and filters allow; the Cost page's unit-cost table)."""
     p = rollup.plan(f, [dimension]) if dimension in rollup.KEYS else None
     if p:
-        inner = rollup.sql(p, f, where, _lit, _ts, dims=[dimension], measures=["calls", "output_tokens", "cost_usd"],
+        inner = rollup.sql(p, f, dims=[dimension], measures=["calls", "output_tokens", "cost_usd"],
                            extra=_UNPRICED_EXTRA)
         sql = f"SELECT * REPLACE ({_AS_BIGINT}) FROM ({inner})"
     else:
@@ -155,7 +150,7 @@ def spend_over_time(client: QueryClient, f: Filters, dimension: str) -> pd.DataF
     step = bucket_step(f.start, f.end)
     p = rollup.plan(f, [dimension], bucket=step) if dimension in rollup.KEYS else None
     if p:
-        inner = rollup.sql(p, f, where, _lit, _ts, dims=[dimension], measures=["calls", "cost_usd"], bucket=step,
+        inner = rollup.sql(p, f, dims=[dimension], measures=["calls", "cost_usd"], bucket=step,
                            extra=_UNPRICED_EXTRA)
         sql = f"SELECT bucket, {dimension} AS series, calls, cost_usd, {_AS_BIGINT} FROM ({inner}) ORDER BY 1"
         return to_frame(client.query(sql), keys=["bucket", "series"])
@@ -181,7 +176,7 @@ def cache_over_time(client: QueryClient, f: Filters) -> pd.DataFrame:
     step = bucket_step(f.start, f.end)
     p = rollup.plan(f, [], bucket=step)
     if p:
-        inner = rollup.sql(p, f, where, _lit, _ts, dims=[], measures=["calls", *_CACHE_TOKENS], bucket=step)
+        inner = rollup.sql(p, f, dims=[], measures=["calls", *_CACHE_TOKENS], bucket=step)
         sql = f"SELECT bucket, {', '.join(_CACHE_TOKENS)} FROM ({inner}) ORDER BY 1"
         return to_frame(client.query(sql), keys=["bucket"])
     sql = f"""SELECT {_bucket(f)}, coalesce(sum(input_tokens), 0) AS input_tokens,

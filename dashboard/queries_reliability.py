@@ -138,13 +138,6 @@ def stop_reasons(client: QueryClient, f: Filters,
     return to_frame(client.query(sql), keys=["dimension", "value", "stop_reason"])
 
 
-def stop_reasons_by(client: QueryClient, f: Filters, dimension: str) -> pd.DataFrame:
-    """How calls ended per value of one dimension (model, feature or prompt_version)."""
-    frame = stop_reasons(client, f)
-    picked = frame[frame["dimension"] == dimension].drop(columns="dimension")
-    return picked.rename(columns={"value": dimension}).reset_index(drop=True)
-
-
 def output_vs_max_tokens(client: QueryClient, f: Filters) -> pd.DataFrame:
     """Per feature: output tokens against the requested max_tokens (headroom or truncation).
 

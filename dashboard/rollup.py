@@ -15,14 +15,13 @@ Assumes the collector's DuckDB session is on a whole-hour UTC offset (date_trunc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from claudescope import rollup_contract as contract
 from claudescope.dashboard.filters import Filters
-
-Where = Callable[..., str]  # queries.where(f, start=, end=)
+from claudescope.dashboard.sqltext import lit, ts, where
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +101,7 @@ def _ceil(moment: datetime, step: timedelta) -> datetime:
     return floor if floor == moment else floor + step
 
 
-def sql(p: Plan, f: Filters, where: Where, lit: Callable[[str], str], ts: Callable[[datetime], str], *,
-        dims: Sequence[str], measures: Sequence[str], bucket: timedelta | None = None,
+def sql(p: Plan, f: Filters, *, dims: Sequence[str], measures: Sequence[str], bucket: timedelta | None = None,
         extra: dict[str, tuple[str, str]] | None = None, attribution: bool = True) -> str:
     """One SELECT merging the rollup's whole buckets with raw ragged ends, grouped like the raw query.
 
@@ -127,7 +125,7 @@ def sql(p: Plan, f: Filters, where: Where, lit: Callable[[str], str], ts: Callab
     raw_aggs.append(f"{_PRICED[0]} AS _priced")
     roll_aggs.append(f"{_PRICED[1]} AS _priced")
     scope = f if attribution else f.without_dimensions()
-    parts = [part(roll_keys, roll_aggs, p.rollup.table, _rollup_where(p, scope, lit, ts))]
+    parts = [part(roll_keys, roll_aggs, p.rollup.table, _rollup_where(p, scope))]
     for lo, hi in ((p.start, p.mid_start), (p.mid_end, p.end)):
         if lo < hi:
             parts.append(part(raw_keys, raw_aggs, "calls", where(scope, start=lo, end=hi)))
@@ -143,7 +141,7 @@ def sql(p: Plan, f: Filters, where: Where, lit: Callable[[str], str], ts: Callab
             f"HAVING sum(calls) <> 0 ORDER BY {names[0]}")
 
 
-def _rollup_where(p: Plan, f: Filters, lit: Callable[[str], str], ts: Callable[[datetime], str]) -> str:
+def _rollup_where(p: Plan, f: Filters) -> str:
     clauses = [f"{p.rollup.time} >= {ts(p.mid_start)}", f"{p.rollup.time} < {ts(p.mid_end)}"]
     # Filter on the stored columns: '' (none) never equals a picked value, as NULL in raw SQL.
     for values, column in ((f.models, KEYS["model"][1]), (f.features, "feature"), (f.users, "user_id")):
