@@ -33,7 +33,7 @@ def changed(rule: Rule, before: float | None, after: float) -> bool:
     change of a count of calls (``unpriced_model``), a tenth of a rate or an amount otherwise."""
     if before is None:
         return True
-    if rule.kind == "unpriced_model":
+    if rule.kind in ("unpriced_model", "spend_limit_reached"):
         return after != before
     return abs(after - before) > 0.1 * abs(before)
 
@@ -161,6 +161,55 @@ def _anomaly(rule: Rule, row: Row, now: datetime, period_end: datetime | None) -
     return _verdict(rule, row, level, float(current), summary, current_usd=str(current), usual_usd=str(usual))
 
 
+def _spend_limit(rule: Rule, row: Row, now: datetime, period_end: datetime | None) -> Verdict:
+    hits = int(row["hits"])
+    level = 1 if hits and hits >= rule.threshold else 0
+    model, feature = row["model"] or "(none)", row["feature"] or "(none)"
+    parts: list[Any] = [f"{rule.name}: {hits} call{'s' if hits != 1 else ''} refused by a spend limit "
+                        f"({row['error_type']}) in the last {format_duration(rule.window)}, latest model ", [model],
+                        ", feature ", [feature], "; retrying cannot help: raise the limit in the Console"]
+    if rule.group_by:
+        parts += [f" [{rule.group_by}=", [str(row["key"])], "]"]
+    return _verdict(rule, row, level, float(hits), _joined(parts), hits=hits, model=row["model"],
+                    feature=row["feature"], error_type=row["error_type"], last_hit=_iso(row["last_hit"]),
+                    summary_parts=parts)
+
+
+def _model_changed(rule: Rule, row: Row, now: datetime, period_end: datetime | None) -> Verdict:
+    after = int(row["n"])
+    level = 1 if after >= rule.params.get("min_calls", 1) else 0
+    at: datetime = row["switched_at"]
+    parts: list[Any] = [f"{rule.name}: ", [row["key"]], " now answers as ", [row["new_model"]], " (was ",
+                        [row["old_model"]], f") since {at:%Y-%m-%d %H:%M} UTC: {after} call{'s' if after != 1 else ''} "
+                        f"since, compared per feature with the {format_duration(rule.window)} before"]
+    compare: dict[str, dict[str, Any]] = {}
+    for side in row["sides"]:
+        compare.setdefault(side["feature"], {"feature": side["feature"], "before": None, "after": None})[
+            "after" if side["after"] else "before"] = _side_metrics(side)
+    return _verdict(rule, row, level, float(after), _joined(parts), alias=row["key"], old_model=row["old_model"],
+                    new_model=row["new_model"], switched_at=_iso(at), compare=list(compare.values()),
+                    summary_parts=parts)
+
+
+def _side_metrics(side: Row) -> dict[str, Any]:
+    """One side (before or after the switch) of one feature: the rates the issue names."""
+    n, ok, priced = int(side["n"]), int(side["ok"]), int(side["priced"])
+    cost = Decimal(str(side["cost"])) / priced if priced and side["cost"] is not None else None
+    return {"calls": n, "cost_per_call_usd": str(cost.quantize(Decimal("0.000000001"))) if cost is not None else None,
+            "output_tokens": side["output_tokens"], "max_tokens_rate": int(side["max_tokens"]) / ok if ok else None,
+            "refusal_rate": int(side["refusals"]) / ok if ok else None, "p95_latency_ms": side["p95_ms"],
+            "error_rate": int(side["errors"]) / n if n else None}
+
+
+def _joined(parts: list[Any]) -> str:
+    """The summary text of ``parts``: fixed text, and span values as one-element lists."""
+    return "".join(str(p[0]) if isinstance(p, list) else p for p in parts)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
 _JUDGES: dict[str, Callable[[Rule, Row, datetime, datetime | None], Verdict | None]] = {
     "budget": _budget,
     "burn_rate": _burn,
@@ -169,4 +218,6 @@ _JUDGES: dict[str, Callable[[Rule, Row, datetime, datetime | None], Verdict | No
     "cache_hit_rate": _cache,
     "rate_limit_headroom": _headroom,
     "cost_anomaly": _anomaly,
+    "spend_limit_reached": _spend_limit,
+    "model_changed": _model_changed,
 }

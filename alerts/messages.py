@@ -107,6 +107,9 @@ def _block(event: Event, dashboard_url: str | None, dialect: str) -> str:
             parts = [(_value(e["value"], dialect) if e["value"] is not None else _text("(none)", dialect))
                      + _text(f" ({_amount(e)})", dialect) for e in entries]
             lines.append(_text(f"  top {dim.replace('_id', '')}s: ", dialect) + _text(", ", dialect).join(parts))
+    for entry in list(event.details.get("compare") or [])[:TOP_ENTRIES]:
+        lines.append(_text("  feature ", dialect) + _value(entry.get("feature"), dialect)
+                     + _text(": " + _before_after(entry), dialect))
     link = dashboard_link(event, dashboard_url)
     if link:
         lines.append(_text("  dashboard: ", dialect) + link)  # URL-encoded: nothing in it to neutralise
@@ -115,6 +118,11 @@ def _block(event: Event, dashboard_url: str | None, dialect: str) -> str:
 
 def _summary(event: Event, dialect: str) -> str:
     """The stored summary with the span value it embeds (the alert's key) quoted and bounded."""
+    parts = event.details.get("summary_parts")
+    if isinstance(parts, list) and parts:
+        # Fixed text, and span values as one-element lists: each value quoted and inert.
+        return "".join(_value(p[0], dialect) if isinstance(p, list) and p else _text(visible(p, SUMMARY_LIMIT), dialect)
+                       for p in parts)
     summary = event.summary
     key, group_by = event.details.get("key"), event.details.get("group_by")
     markers = []
@@ -130,6 +138,31 @@ def _summary(event: Event, dialect: str) -> str:
             tail = _text(visible(summary[start + len(key):], SUMMARY_LIMIT), dialect)
             return head + _value(key, dialect) + tail
     return _text(visible(summary, SUMMARY_LIMIT), dialect)
+
+
+_COMPARED = (("cost_per_call_usd", "cost/call"), ("output_tokens", "output tokens"), ("max_tokens_rate", "max_tokens"),
+             ("refusal_rate", "refusals"), ("p95_latency_ms", "p95"), ("error_rate", "errors"))
+
+
+def _before_after(entry: Mapping[str, Any]) -> str:
+    """One feature's metrics before -> after a model change (model_changed)."""
+    before, after = entry.get("before") or {}, entry.get("after") or {}
+    shown = [f"calls {before.get('calls', 0)} -> {after.get('calls', 0)}"]
+    for key, label in _COMPARED:
+        shown.append(f"{label} {_metric(key, before.get(key))} -> {_metric(key, after.get(key))}")
+    return ", ".join(shown)
+
+
+def _metric(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if key == "cost_per_call_usd":
+        return money(Decimal(str(value)))
+    if key.endswith("_rate"):
+        return f"{float(value):.1%}"
+    if key == "p95_latency_ms":
+        return f"{float(value) / 1000:.2f} s"
+    return f"{float(value):.0f}"
 
 
 def _value(value: object, dialect: str) -> str:

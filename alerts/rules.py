@@ -15,6 +15,8 @@ from typing import Any
 
 from claudescope.alerts.durations import parse_duration
 from claudescope.alerts.whereclause import WhereError, validate_where
+from claudescope import semconv as sc
+from claudescope.call_facts import RATELIMIT_RESOURCES
 from claudescope.config import BudgetConfig, Config, ConfigError, RuleConfig
 from claudescope.pricing.limits import MAX_STORED_USD
 
@@ -30,9 +32,9 @@ GROUP_BY = {
     "operation": "operation",
     "request_model": "request_model",
     "model": "coalesce(response_model, request_model)",
+    "workspace": f"json_extract_string(attributes, '$.\"{sc.ANTHROPIC_WORKSPACE_ID}\"')",
 }
 ERROR_CLASSES = ("any", "429", "529", "5xx", "timeout", "connection")
-RATELIMIT_RESOURCES = ("requests", "tokens", "input_tokens", "output_tokens")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +64,15 @@ KINDS: dict[str, KindSpec] = {
     "rate_limit_headroom": KindSpec(0.1, "15m", frozenset({"group_by", "resource"}), group_by="model"),
     "unpriced_model": KindSpec(0.0, "1h", frozenset(), group_by="model"),
     "cost_anomaly": KindSpec(3.0, "1h", frozenset({"group_by", "baseline", "min_usd"}), group_by="feature", on_ingest=False),
+    # threshold: how many spend-limit refusals in the window fire it (one, by default).
+    "spend_limit_reached": KindSpec(1.0, "1h", frozenset({"group_by"}), group_by="workspace"),
+    # Per alias (request_model); window: how recent the switch must be, and the span compared on each side.
+    "model_changed": KindSpec(0.0, "1d", frozenset({"baseline", "min_calls"}), group_by="request_model",
+                              on_ingest=False),
 }
 # Names users may also write, as in the issue ("refusal", "model_context_window_exceeded").
-KIND_ALIASES = {"refusal": "refusal_rate", "model_context_window_exceeded": "context_window_rate"}
+KIND_ALIASES = {"refusal": "refusal_rate", "model_context_window_exceeded": "context_window_rate",
+                "enforced_spend_limit_reached": "spend_limit_reached"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +265,8 @@ def builtin_rules(config: Config) -> tuple[Rule, ...]:
         {"name": "rate_limit_headroom_requests", "kind": "rate_limit_headroom", "resource": "requests"},
         {"name": "unpriced_model", "kind": "unpriced_model", "severity": "info"},
         {"name": "cost_anomaly", "kind": "cost_anomaly"},
+        {"name": "spend_limit_reached", "kind": "spend_limit_reached", "severity": "critical"},
+        {"name": "model_changed", "kind": "model_changed", "min_calls": 5},
     ]
     rules = []
     for entry in raw:

@@ -19,7 +19,9 @@ Control protocol (request headers; set them with the SDK's ``extra_headers=``):
     Comma list, one item per attempt, indexed by the SDK's ``x-stainless-retry-count`` header
     (attempt 0, 1, 2, ...; the last item repeats). Items: ``ok``; ``429`` (rate_limit_error,
     with ``retry-after``), ``529`` (overloaded_error, with ``retry-after``), ``500``
-    (api_error), ``400`` (invalid_request_error), ``404`` (not_found_error); ``slow:<ms>``
+    (api_error), ``400`` (invalid_request_error), ``404`` (not_found_error); ``spend_limit``
+    (429 rate_limit_error with ``details.error_code`` ``enforced_spend_limit_reached``, no
+    ``retry-after``: the organisation's spend limit); ``slow:<ms>``
     (sleep that long, then ok); ``sse-error`` (stream: message_start and a delta, then an SSE
     ``event: error`` with overloaded_error; non-stream: a 529); ``cut`` (the connection drops
     after message_start and a delta, without message_delta; non-stream: mid-body).
@@ -42,6 +44,8 @@ Control protocol (request headers; set them with the SDK's ``extra_headers=``):
 ``x-fake-output-median``
     Median of the simulated output length in tokens (default 220; log-normal spread), e.g.
     a few tokens for a classifier.
+``x-fake-workspace``
+    A workspace id sent back in the ``anthropic-workspace-id`` header (e.g. ``wrkspc_01...``).
 ``x-fake-now``
     Seconds (any epoch) used as "now" by the prompt cache and the rate limiter for this
     request, so a simulation compressed in time ages cache entries and refills the
@@ -178,10 +182,11 @@ def _endpoint(state: FakeApiState, handler: Handler) -> Callable[[Request], Any]
             await asyncio.sleep(controls.slow_ms / 1000.0)
         if controls.action == "sse-error" and not _is_stream(await _json(request)):
             controls = Controls(action="529", retry_after=controls.retry_after)
-        scripted = controls.error(request_id)
-        if scripted is not None:
-            return _with_headers(scripted, state, request_id)
-        response = await handler(state, request, controls, request_id)
+        response = controls.error(request_id)
+        if response is None:
+            response = await handler(state, request, controls, request_id)
+        if controls.workspace:
+            response.headers["anthropic-workspace-id"] = controls.workspace
         return _with_headers(response, state, request_id)
 
     return endpoint

@@ -30,7 +30,11 @@ ERROR_STATUS = {
     "429": (429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit."),
     "500": (500, "api_error", "Internal server error."),
     "529": (529, "overloaded_error", "Overloaded"),
+    "spend_limit": (429, "rate_limit_error", "You have reached your specified API usage limits."),
 }
+# Scripted errors that carry error.details.error_code (how the API names a spend cap), and never
+# a retry-after: waiting does not lift a cap.
+ERROR_CODES = {"spend_limit": "enforced_spend_limit_reached"}
 SCRIPT_ITEMS = {"ok", "sse-error", "cut", *ERROR_STATUS}
 STOP_REASONS = {
     "end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal",
@@ -44,10 +48,14 @@ def new_id(prefix: str) -> str:
 
 
 def error_response(
-    status: int, kind: str, message: str, request_id: str, headers: Mapping[str, str] | None = None
+    status: int, kind: str, message: str, request_id: str, headers: Mapping[str, str] | None = None,
+    error_code: str | None = None,
 ) -> JSONResponse:
-    """Anthropic's error envelope with the ``request-id`` header."""
-    body = {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}
+    """Anthropic's error envelope with the ``request-id`` header (and ``details.error_code``)."""
+    error: dict[str, Any] = {"type": kind, "message": message}
+    if error_code:
+        error["details"] = {"error_code": error_code}
+    body = {"type": "error", "error": error, "request_id": request_id}
     return JSONResponse(body, status_code=status, headers={"request-id": request_id, **(headers or {})})
 
 
@@ -73,6 +81,7 @@ class Controls:
     ttft_ms: float | None = None
     output_median: float | None = None
     now: float | None = None
+    workspace: str | None = None
 
     @classmethod
     def from_headers(cls, headers: Mapping[str, str]) -> Controls:
@@ -99,6 +108,7 @@ class Controls:
                 ttft_ms=_opt_float(headers.get("x-fake-ttft-ms")),
                 output_median=_opt_float(headers.get("x-fake-output-median")),
                 now=_opt_float(headers.get("x-fake-now")),
+                workspace=headers.get("x-fake-workspace") or None,
             )
         except ControlError:
             raise
@@ -111,9 +121,10 @@ class Controls:
             return None
         status, kind, message = ERROR_STATUS[self.action]
         headers: dict[str, str] = {}
-        if status in (429, 529) or self.retry_after_given:
+        code = ERROR_CODES.get(self.action)
+        if (status in (429, 529) and code is None) or self.retry_after_given:
             headers["retry-after"] = f"{self.retry_after:g}"
-        return error_response(status, kind, message, request_id, headers)
+        return error_response(status, kind, message, request_id, headers, code)
 
 
 def _opt_float(raw: str | None) -> float | None:
