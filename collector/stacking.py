@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -33,7 +33,9 @@ from claudescope.config import PricingConfig
 from claudescope.pricing import PriceTable
 
 _MAX_FACTS = 20_000  # merged rows kept for a later copy of the same call
-_MAX_RECENT_BYTES = 64 * 1024 * 1024  # recent batches kept (by reference) to merge later copies
+# Recent batches kept (by reference) to merge copies exported later: minutes of a typical app's
+# calls, about a second at full ingest speed (the bound keeps the collector under 500 MB).
+_MAX_RECENT_BYTES = 16 * 1024 * 1024
 _PARENT, _SIBLING, _SERVER = 1, 2, 3  # how strongly two id-less copies are related (lower: stronger)
 _KEYS = ("trace_id", "span_id", "parent_span_id", "response_id", "request_id", "source_rank", "source",
          "superseded", "operation", "output_tokens")
@@ -56,7 +58,7 @@ class _Entry:
     operation: str | None = None
     tokens: tuple[int, int] | None = None  # (input with cache, output), None when unknown
     facts: Facts | None = None
-    group: list[_Entry] = field(default_factory=list)
+    group: list[_Entry] = None  # type: ignore[assignment]  # set to [self] at creation
     index: int | None = None  # its row in the table being resolved
     trace: str = ""
     keys: tuple[str, ...] = ()  # the ids it is matched by across traces
@@ -64,6 +66,7 @@ class _Entry:
     def __post_init__(self) -> None:
         # msg_ and req_ ids never collide (their prefixes differ), so the ids are the keys as is.
         self.keys = tuple(k for k in (self.response_id, self.request_id) if k)
+        self.group = [self]
 
 
 class StackIndex:
@@ -85,7 +88,6 @@ class StackIndex:
         for trace_id, span_id, parent, key, rank, source, superseded in rows:
             response_id, request_id = (None, key[4:]) if key and key.startswith("req:") else (key, None)
             entry = _Entry(span_id, parent, response_id, request_id, int(rank), source, bool(superseded))
-            entry.group = [entry]
             self._add(trace_id, entry)
 
     def resolve(self, table: pa.Table) -> tuple[pa.Table, list[tuple[str, str]]]:
@@ -124,7 +126,6 @@ class StackIndex:
         tokens = (inputs, int(output)) if output is not None else None
         entry = _Entry(span_id, parent, response_id, request_id, int(rank), source, bool(superseded),
                        start, end, operation, tokens, facts, index=facts[1] if isinstance(facts, tuple) else None)
-        entry.group = [entry]
         for key_ in entry.keys:
             twin = self._ids.get(key_)
             if twin is not None and twin[1].span_id != span_id and not _contradict(entry, twin[1]):
