@@ -154,6 +154,29 @@ def _serialized_attribute(kv: Any) -> str:
     return base64.b64encode(message.SerializeToString()).decode("ascii")
 
 
+def parse_message(message: Message, body: bytes, kind: str) -> Message:
+    """Parse an already-decompressed OTLP body of ``kind`` into ``message``, eagerly.
+
+    For the small, rare bodies (logs, metrics); traces go through :func:`decode_traces_lazy`.
+
+    Raises:
+        BadRequest: 400 for an undecodable body (invalid UTF-8, too deep, not OTLP).
+    """
+    if kind == PROTOBUF:
+        _parse(message, body)
+        return message
+    document = _load_json(body)
+    try:
+        converted = _ids_to_base64(document, 0)
+        check_attribute_values(converted)  # ignore_unknown_fields would blank a non-AnyValue
+        json_format.ParseDict(converted, message, ignore_unknown_fields=True)
+    except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
+        if isinstance(exc, BadRequest):
+            raise
+        raise BadRequest(400, f"invalid OTLP/JSON: {str(exc)[:300]}") from None
+    return message
+
+
 def decode_attribute(blob: bytes) -> common_pb2.KeyValue:
     """One serialized ``KeyValue`` of a lazily decoded span.
 

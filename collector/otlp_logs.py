@@ -10,12 +10,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest, ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from claudescope.collector import otlp
-from claudescope.collector.anyvalue import check_attribute_values
 
 
 def decode_logs(body: bytes, kind: str) -> ExportLogsServiceRequest:
@@ -25,18 +23,7 @@ def decode_logs(body: bytes, kind: str) -> ExportLogsServiceRequest:
         otlp.BadRequest: 400 for an undecodable body (invalid UTF-8, too deep, not OTLP).
     """
     request = ExportLogsServiceRequest()
-    if kind == otlp.PROTOBUF:
-        otlp._parse(request, body)  # noqa: SLF001 (one parser for every signal)
-        return request
-    document = otlp._load_json(body)  # noqa: SLF001
-    try:
-        converted = otlp._ids_to_base64(document, 0)  # noqa: SLF001
-        check_attribute_values(converted)
-        json_format.ParseDict(converted, request, ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
-        if isinstance(exc, otlp.BadRequest):
-            raise
-        raise otlp.BadRequest(400, f"invalid OTLP/JSON: {str(exc)[:300]}") from None
+    otlp.parse_message(request, body, kind)
     return request
 
 

@@ -15,13 +15,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from google.protobuf import json_format
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
 from claudescope import semconv as sc
 from claudescope.collector import otlp
-from claudescope.collector.anyvalue import check_attribute_values
 from claudescope.collector.attributes import _value
 from claudescope.collector.store import Store
 from claudescope.collector.store.metric_points import insert_metric_points
@@ -37,18 +35,7 @@ _MAX_VALUE = Decimal(10) ** 28  # what DECIMAL(38,9) holds
 def decode_metrics(body: bytes, kind: str) -> ExportMetricsServiceRequest:
     """Parse an already-decompressed OTLP metrics body of ``kind`` (raises ``otlp.BadRequest``)."""
     request = ExportMetricsServiceRequest()
-    if kind == otlp.PROTOBUF:
-        otlp._parse(request, body)  # noqa: SLF001 (one parser for every signal)
-        return request
-    document = otlp._load_json(body)  # noqa: SLF001
-    try:
-        converted = otlp._ids_to_base64(document, 0)  # noqa: SLF001
-        check_attribute_values(converted)
-        json_format.ParseDict(converted, request, ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
-        if isinstance(exc, otlp.BadRequest):
-            raise
-        raise otlp.BadRequest(400, f"invalid OTLP/JSON: {str(exc)[:300]}") from None
+    otlp.parse_message(request, body, kind)
     return request
 
 
