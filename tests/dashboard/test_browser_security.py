@@ -199,8 +199,13 @@ def test_other_sites_cannot_open_the_dashboard_websocket(stack: Stack, page: Any
 def test_own_dashboard_still_shows_the_numbers(stack: Stack, page: Any, host: str) -> None:
     page.goto(f"http://{host}:{stack.dashboard_port}/")
     page.wait_for_selector('[data-testid="stMetricValue"]', timeout=60_000)
+    expected = fmt.money(_spend(stack.collector))
+    deadline = time.monotonic() + 30  # the page renders its metrics one by one: wait for all of them
     values = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
-    assert fmt.money(_spend(stack.collector)) in values
+    while expected not in values and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+        values = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+    assert expected in values
     assert page.evaluate(OPEN_WEBSOCKET, f"ws://{host}:{stack.dashboard_port}/_stcore/stream") == "open"
 
 
