@@ -37,6 +37,9 @@ from claudescope.config_model import (
     NotifyConfig,
     PricingConfig,
     QueryLimits,
+    ADMIN_KEY_ENV,
+    AdminKey,
+    ReconcileConfig,
     RuleConfig,
 )
 from claudescope.config_prices import parse_prices
@@ -47,7 +50,8 @@ from claudescope.whereclause import validate_where
 
 __all__ = [
     "DEFAULT_CONFIG_FILE", "DEFAULT_DATA_DIR", "ENV_PREFIX", "AlertsConfig", "BudgetConfig", "ClaudeCodeConfig", "Config", "ConfigError",
-    "DatedPrice", "Limits", "NotifyConfig", "PricingConfig", "QueryLimits", "RuleConfig", "load_config",
+    "DatedPrice", "Limits", "NotifyConfig", "PricingConfig", "QueryLimits", "ReconcileConfig", "RuleConfig", "AdminKey",
+    "ADMIN_KEY_ENV", "load_config",
 ]
 
 # Top-level options settable as CLI flags, CLAUDESCOPE_<NAME> env vars and [server] keys.
@@ -87,6 +91,10 @@ _RANGES: dict[str, tuple[float | int | Decimal, float | int | Decimal, str]] = {
     "alerts.evaluate_every_s": (0.1, 86_400.0, " seconds"),
     "budget.daily_usd": (Decimal(0), MAX_STORED_USD - Decimal("1e-9"), " USD"),
     "budget.monthly_usd": (Decimal(0), MAX_STORED_USD - Decimal("1e-9"), " USD"),
+    "reconcile.daily_hour_utc": (0, 23, ""),
+    "reconcile.lookback_days": (1, 366, " days"),
+    "reconcile.tolerance": (Decimal(0), Decimal(1), " (a fraction: 0.001 = 0.1 %)"),
+    "reconcile.spend_limits_every_s": (10.0, 86_400.0, " seconds"),
 }
 _CHOICES = {"log_format": ("text", "json"), "claude_code.feature": tuple(CLAUDE_CODE_FEATURE_KEYS)}
 
@@ -119,6 +127,7 @@ def load_config(
     for name, (var, raw) in _env_values(env).items():
         config = _apply_scalars(config, {name: raw}, source=ENV_VAR_SOURCE + var)
     config = _apply_env_notify(config, env)
+    config = _apply_env_admin(config, env)
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
     return _apply_scalars(config, flags, source=COMMAND_LINE)
 
@@ -133,6 +142,34 @@ def _apply_env_notify(config: Config, env: Mapping[str, str]) -> Config:
     if not raw.strip():
         return config
     return replace(config, notify=replace(config.notify, urls=tuple(raw.split())))
+
+
+def _apply_env_admin(config: Config, env: Mapping[str, str]) -> Config:
+    """The Admin API key (only ever from ``ANTHROPIC_ADMIN_API_KEY``) and ``CLAUDESCOPE_ADMIN_API_URL``."""
+    reconcile = config.reconcile
+    url = env.get(ENV_PREFIX + "ADMIN_API_URL", "").strip()
+    if url:
+        reconcile = replace(reconcile, admin_api_url=_admin_url(url, ENV_VAR_SOURCE + ENV_PREFIX + "ADMIN_API_URL"))
+    key = env.get(ADMIN_KEY_ENV, "").strip()
+    if key:
+        reconcile = replace(reconcile, admin_key=AdminKey(key))
+    return replace(config, reconcile=reconcile)
+
+
+def _admin_url(raw: str, source: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise ConfigError("reconcile.admin_api_url", source, f"must be an http:// or https:// URL, got {raw!r}")
+    return raw.rstrip("/")
+
+
+def _reconcile(table: Mapping[str, Any], source: str) -> ReconcileConfig:
+    if "admin_key" in table:
+        raise ConfigError("reconcile.admin_key", source,
+                          f"the admin key is read only from the environment variable {ADMIN_KEY_ENV}, never from a file")
+    section = _section(ReconcileConfig, table, "reconcile", source)
+    if "admin_api_url" in table:
+        section = replace(section, admin_api_url=_admin_url(section.admin_api_url, source))
+    return section
 
 
 def _env_values(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
@@ -233,7 +270,7 @@ def _apply_file(config: Config, path: Path) -> Config:
         raise ConfigError("--config", source, f"cannot be read: {exc}", shown="") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("(syntax)", source, f"not valid TOML: {exc}", shown="") from None
-    known = {"server", "budget", "alerts", "notify", "prices", "pricing", "limits", "query", "claude_code"}
+    known = {"server", "budget", "alerts", "notify", "prices", "pricing", "limits", "query", "claude_code", "reconcile"}
     for key in document:
         if key not in known:
             raise ConfigError(key, source, f"unknown section; expected one of {sorted(known)}", shown=f"[{key}]")
@@ -248,6 +285,7 @@ def _apply_file(config: Config, path: Path) -> Config:
         limits=_section(Limits, _table(document, "limits", source), "limits", source),
         query=_section(QueryLimits, _table(document, "query", source), "query", source),
         claude_code=_section(ClaudeCodeConfig, _table(document, "claude_code", source), "claude_code", source),
+        reconcile=_reconcile(_table(document, "reconcile", source), source),
     )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 __all__ = [
     "COMMAND_LINE", "DEFAULT_CONFIG_FILE", "DEFAULT_DATA_DIR", "ENV_PREFIX", "ENV_VAR_SOURCE", "AlertsConfig",
     "BudgetConfig", "ClaudeCodeConfig", "Config", "ConfigError", "DatedPrice", "Limits", "NotifyConfig", "PriceOverride", "PricingConfig",
-    "QueryLimits", "RuleConfig",
+    "QueryLimits", "ReconcileConfig", "RuleConfig", "AdminKey", "ADMIN_KEY_ENV",
 ]
 
 DEFAULT_CONFIG_FILE = Path("claudescope.toml")
@@ -155,6 +155,51 @@ class ClaudeCodeConfig:
     feature: str = "query_source"
 
 
+# The only place the Anthropic Admin API key is read from (issue 17): never a file or a flag.
+ADMIN_KEY_ENV = "ANTHROPIC_ADMIN_API_KEY"
+
+
+class AdminKey:
+    """The Anthropic Admin API key (``sk-ant-admin...``), read only from ``ANTHROPIC_ADMIN_API_KEY``.
+
+    Its ``repr``/``str`` never show it, so a logged or printed configuration cannot leak it;
+    only :meth:`reveal`, called where the request header is built, returns the value.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The key itself, for the ``x-api-key`` header and nothing else."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "AdminKey('sk-ant-admin…')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileConfig:
+    """Reconciliation with Anthropic's Usage & Cost Admin API (``[reconcile]``)."""
+
+    # Base URL of the Admin API; tests and the demo point it at the bundled fake.
+    admin_api_url: str = "https://api.anthropic.com"
+    # Reconcile once a day inside the collector (needs ANTHROPIC_ADMIN_API_KEY in its environment).
+    daily: bool = False
+    # UTC hour of the daily run; the bill of a day settles some hours after it ends.
+    daily_hour_utc: int = 6
+    # Days reconciled when no --since is given (and by the daily run).
+    lookback_days: int = 7
+    # A day x model agrees with the bill when |claudescope - bill| <= tolerance x bill.
+    tolerance: Decimal = Decimal("0.001")
+    # How often the collector reads the spend limits (seconds; needs the admin key).
+    spend_limits_every_s: float = 900.0
+    admin_key: AdminKey | None = field(default=None, repr=False, compare=False)
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """Everything a claudescope process needs to know, resolved once."""
@@ -179,6 +224,7 @@ class Config:
     limits: Limits = Limits()
     query: QueryLimits = QueryLimits()
     claude_code: ClaudeCodeConfig = ClaudeCodeConfig()
+    reconcile: ReconcileConfig = ReconcileConfig()
 
     @property
     def db_path(self) -> Path:
