@@ -100,10 +100,12 @@ _KINDS = {"create": _create, "stream": _stream, "stream_helper": _stream_helper,
 
 def warm_up(base_url: str) -> None:
     """One uninstrumented call of each kind, so first-call costs (model schemas, imports,
-    connection set-up) do not land on the first simulated hour's latencies."""
+    connection set-up) do not land on the first simulated hour's latencies. They are not
+    application traffic: ``x-fake-billing: off`` keeps them off the fake's bill."""
     import anthropic
 
-    with anthropic.Anthropic(base_url=base_url, api_key="warm-up", max_retries=0) as client:
+    with anthropic.Anthropic(base_url=base_url, api_key="warm-up", max_retries=0,
+                             default_headers={"x-fake-billing": "off"}) as client:
         params: dict[str, Any] = {"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "warm-up"}]}
         client.messages.count_tokens(**params)
         client.messages.create(**params, max_tokens=8)
@@ -112,7 +114,11 @@ def warm_up(base_url: str) -> None:
 
 
 def run_batch(batch: PlannedBatch, seed: int, client: Any, live: bool, timeout_s: float) -> Outcome:
-    """The nightly summarization backfill as one Message Batch: create, poll, read results."""
+    """The nightly summarization backfill as one Message Batch: create, poll, read results.
+
+    On the fake, the create carries the batch's simulated time (``x-fake-now``): the fake bills
+    the results then, the moment claudescope dates them (they are read at that simulated time).
+    """
     import anthropic
 
     import claudescope.instrument as cs
@@ -125,7 +131,8 @@ def run_batch(batch: PlannedBatch, seed: int, client: Any, live: bool, timeout_s
         requests.append({"custom_id": f"backfill-{n:04d}", "params": request_params(call, seed)})
     try:
         with cs.attributes(user_id="batch-backfill", feature="summarize", prompt_version="v1"):
-            created = client.messages.batches.create(requests=requests)
+            headers = {} if live else {"x-fake-now": f"{batch.at.timestamp():.3f}"}
+            created = client.messages.batches.create(requests=requests, extra_headers=headers)
             deadline = time.monotonic() + timeout_s
             while client.messages.batches.retrieve(created.id).processing_status != "ended":
                 if time.monotonic() > deadline:

@@ -6,6 +6,11 @@ planned by :mod:`claudescope.demo.scenario` from a thread pool, with a progress 
 and streamed Messages calls, count_tokens, a small Message Batch, retries through a 09:00
 burst of 429s and 529s. Spans go to the collector over OTLP/HTTP, each moved onto its
 simulated time of day (see :mod:`claudescope.demo.timeshift`) so the dashboard shows a day.
+
+With ``fake_api`` it drives an already-running fake (``python -m claudescope.fakeapi``)
+instead, so the fake's billing ledger outlives the demo and ``claudescope reconcile`` can read
+its Admin API afterwards; ``untraced_calls`` adds calls that are billed but never traced
+(:mod:`claudescope.demo.untraced`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from claudescope.demo.scenario import (
     DayPlan, PlannedBatch, PlannedCall, output_median, plan_day, rate_limits, request_params,
 )
 from claudescope.demo.timeshift import SimulatedClock, TimeShiftExporter, TimeShiftProcessor
+from claudescope.demo.untraced import run_untraced
 
 __all__ = ["DemoError", "DemoInterrupted", "DemoSummary", "check_collector", "run_demo", "DEMO_LATENCY_SCALE",
            "SERVICE_NAME"]
@@ -58,6 +64,7 @@ class DemoSummary:
     models: Counter[str]
     spans_delivered: int = 0
     spans_failed: int = 0
+    untraced_calls: int = 0
 
     @property
     def calls(self) -> int:
@@ -79,6 +86,7 @@ class DemoSummary:
             ("input tokens (uncached)", f"{self.usage['input']:,}"),
             ("cache read / write tokens", f"{self.usage['cache_read']:,} / {self.usage['cache_write']:,}"),
             ("output tokens", f"{self.usage['output']:,}"),
+            *([("untraced calls (billed, not traced)", f"{self.untraced_calls:,}")] if self.untraced_calls else []),
             ("wall time", f"{self.wall_s:.1f} s"),
             ("spans delivered", f"{self.spans_delivered:,} to {self.endpoint}"
              + (f"  [red]({self.spans_failed:,} failed)[/]" if self.spans_failed else "")),
@@ -98,6 +106,8 @@ def run_demo(
     console: Console,
     token: str | None = None,
     exporter: Any = None,
+    fake_api: str | None = None,
+    untraced_calls: int = 0,
 ) -> DemoSummary:
     """Run the simulated day and return its summary.
 
@@ -110,6 +120,9 @@ def run_demo(
         console: where the progress bar goes.
         token: the collector's bearer token (CLAUDESCOPE_TOKEN), if it requires one.
         exporter: an OpenTelemetry SpanExporter to use instead of OTLP/HTTP (tests).
+        fake_api: base URL of a running fake API to drive instead of starting one.
+        untraced_calls: extra calls made, after the day, with an uninstrumented client
+            (billed by the fake, never traced); fake API only.
 
     Raises:
         DemoError: no collector answers at ``endpoint`` (checked before any call is made).
@@ -117,13 +130,17 @@ def run_demo(
             calls in flight finished and the spans of every call made were flushed first.
     """
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if live_api_key and (fake_api or untraced_calls):
+        raise DemoError("--fake-api and --untraced-calls need the fake API, not --live")
+    if fake_api:
+        check_fake_api(fake_api)
     if exporter is None:
         check_collector(endpoint, headers)
     plan = plan_day(calls, seed)
     if live_api_key:
         console.print(f"[bold yellow]live mode:[/] {calls:,} calls to the real Anthropic API will be billed")
     started = time.monotonic()
-    with _ctrl_c() as stop, _api(live_api_key, seed, calls) as base_url:
+    with _ctrl_c() as stop, _api(live_api_key, seed, calls, fake_api) as base_url:
         if base_url is not None:
             warm_up(base_url)
         stretch = 1.0 if live_api_key else 1.0 / DEMO_LATENCY_SCALE
@@ -133,6 +150,8 @@ def run_demo(
                 _check_live(client)
             outcome = _drive(plan, client, clock, concurrency, console, live=bool(live_api_key), stop=stop)
             client.close()
+        # After _telemetry: the SDK is no longer instrumented, as in a service that never was.
+        untraced = run_untraced(base_url, plan, untraced_calls) if base_url and not stop.requested else None
     made = outcome.ok - outcome.usage["batch_results"] + sum(outcome.errors.values())
     if stop.requested and made < len(plan.calls):
         raise DemoInterrupted(f"interrupted after {made:,} of {len(plan.calls):,} calls; "
@@ -152,6 +171,7 @@ def run_demo(
         models=Counter(c.model for c in plan.calls),
         spans_delivered=shifter.delivered,
         spans_failed=shifter.failed,
+        untraced_calls=untraced.ok if untraced else 0,
     )
 
 
@@ -216,8 +236,22 @@ def check_collector(endpoint: str, headers: dict[str, str]) -> None:
     raise DemoError(f"the collector at {url} is not ready")
 
 
+def check_fake_api(url: str) -> None:
+    """Fail fast, with a clear message, when no bundled fake API answers at ``url``."""
+    probe = url.rstrip("/") + "/v1/fake/billing"
+    try:
+        with urllib.request.urlopen(probe, timeout=5) as answer:
+            if answer.status == 200:
+                return
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DemoError(f"no claudescope fake API answers at {probe} ({reason}); start one with "
+                        "`python -m claudescope.fakeapi --port PORT`") from None
+    raise DemoError(f"the fake API at {probe} is not ready")
+
+
 @contextlib.contextmanager
-def _api(live_api_key: str | None, seed: int, calls: int) -> Iterator[str | None]:
+def _api(live_api_key: str | None, seed: int, calls: int, fake_api: str | None = None) -> Iterator[str | None]:
     """The base URL to call: the in-process fake API, or None (the SDK's default) when live.
 
     The fake's rate limits are sized to the day (:func:`rate_limits`); the demo sends each
@@ -225,6 +259,9 @@ def _api(live_api_key: str | None, seed: int, calls: int) -> Iterator[str | None
     """
     if live_api_key:
         yield None
+        return
+    if fake_api:
+        yield fake_api.rstrip("/")
         return
     from claudescope.fakeapi.server import ServerThread
     from claudescope.fakeapi.app import create_fake_api

@@ -1,5 +1,5 @@
 """``python -m claudescope.fakeapi``: serve the fake Anthropic API until Ctrl-C."""
 
-from claudescope.fakeapi.app import main
+from claudescope.fakeapi.cli import main
 
 main()

@@ -49,9 +49,18 @@ Control protocol (request headers; set them with the SDK's ``extra_headers=``):
 ``x-fake-now``
     Seconds (any epoch) used as "now" by the prompt cache and the rate limiter for this
     request, so a simulation compressed in time ages cache entries and refills the
-    rate-limit buckets in simulated time (use one timeline for all requests of a fake).
+    rate-limit buckets in simulated time (use one timeline for all requests of a fake); it is
+    also the billing time of the answer (on a batch create: of the batch's results).
+``x-fake-billing``
+    ``off`` keeps this answer out of the billing ledger (the demo's warm-up); default ``on``.
 
 A malformed control header is answered with a 400 naming it.
+
+Billing: every answer completed with a usage is recorded in a ledger
+(:mod:`claudescope.fakeapi.ledger`, which says what is and is not billed), and the Admin API's
+Usage & Cost reports and spend limits are served from it, with a fake-only control endpoint
+``POST /v1/fake/billing`` to inject untraced usage, billing prices and spend limits
+(:mod:`claudescope.fakeapi.admin`, :mod:`claudescope.fakeapi.billing`).
 
 Without control headers the fake is realistic and deterministic from the request and the
 seed: input tokens ~ characters / 4 over tools, system and messages; prompt caching is
@@ -71,8 +80,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from anthropic.types import Message, MessageTokensCount
@@ -82,7 +92,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from claudescope.fakeapi.admin import admin_routes
 from claudescope.fakeapi.batches import BatchStore, batch_routes
+from claudescope.fakeapi.billing import BillingConfig, BillingState
 from claudescope.fakeapi.control import (
     ControlError,
     Controls,
@@ -92,6 +104,7 @@ from claudescope.fakeapi.control import (
     new_id,
     validate_messages_body,
 )
+from claudescope.fakeapi.ledger import Ledger, api_key_id, entry_from_usage
 from claudescope.fakeapi.sim import PromptCache, Simulated, context_window, count_input_tokens, simulate
 from claudescope.fakeapi.stream import FakeConnectionCut, quiet_cuts, stream_events
 
@@ -102,13 +115,43 @@ ORGANIZATION_ID = "00000000-0000-4000-8000-00000000c1a0"
 
 @dataclass
 class FakeApiState:
-    """Everything one fake API instance remembers: seed, prompt cache, limits, batches."""
+    """Everything one fake API instance remembers: seed, prompt cache, limits, batches, bill."""
 
     seed: int
     cache: PromptCache
     limiter: RateLimiter
     batches: BatchStore
     latency_scale: float
+    ledger: Ledger
+    billing: BillingState
+
+    def bill(self, request: Request, controls: Controls, sim: Simulated, arrived: float) -> None:
+        """Record a completed answer in the ledger (unless ``x-fake-billing: off``)."""
+        if not controls.billed:
+            return
+        at = datetime.fromtimestamp(controls.now if controls.now is not None else arrived, timezone.utc)
+        self.ledger.record(entry_from_usage(
+            sim.usage, model=sim.model, at=at, workspace_id=controls.workspace, key_id=_key_id(request),
+        ))
+
+    def settle(self) -> None:
+        """Bill every batch that has ended by now (before a report is read)."""
+        self.batches.all()
+
+    def bill_batch(self, batch: Any) -> None:
+        """Record the succeeded results of a batch that has just ended (see ``_batch_facts``)."""
+        facts = batch.extra
+        if not facts.get("billed", True):
+            return
+        at = facts.get("at") or batch.ended
+        for line in batch.results:
+            result = line["result"]
+            if result["type"] == "succeeded":
+                message = result["message"]
+                self.ledger.record(entry_from_usage(
+                    message["usage"], model=message["model"], at=at, workspace_id=facts.get("workspace"),
+                    key_id=facts.get("key_id"), source="batch", service_tier="batch",
+                ))
 
     def common_headers(self, request_id: str) -> dict[str, str]:
         """Headers every answer carries."""
@@ -126,15 +169,23 @@ def create_fake_api(
     input_tokens_per_minute: int = 2_000_000,
     output_tokens_per_minute: int = 400_000,
     batch_seconds: float = 0.1,
+    billing: BillingConfig | None = None,
+    admin_keys: Iterable[str] | None = None,
 ) -> Starlette:
     """Build the fake API app.
 
     ``clock`` (seconds, monotonic) drives cache TTLs and the rate-limit buckets, so a
     compressed simulation can age them in simulated time (``x-fake-now`` does it per
     request); ``latency_scale`` multiplies realistic latencies (0 = instant);
-    ``batch_seconds`` is how long a Message Batch stays ``in_progress``.
+    ``batch_seconds`` is how long a Message Batch stays ``in_progress``; ``billing`` injects
+    untraced usage, billing prices and spend limits (:mod:`claudescope.fakeapi.billing`;
+    raises BillingError when malformed); ``admin_keys`` restricts the Admin API to those keys
+    (default: any ``sk-ant-admin...`` key).
     """
     tick = clock or time.monotonic
+    ledger, billing_state = Ledger(), BillingState()
+    for entry in billing_state.apply(billing or BillingConfig()):
+        ledger.record(entry)
     state = FakeApiState(
         seed=seed,
         cache=PromptCache(tick, min_cache_tokens),
@@ -145,13 +196,16 @@ def create_fake_api(
             output_tokens_per_minute=output_tokens_per_minute,
             enforce=enforce_rate_limits,
         ),
-        batches=BatchStore(batch_seconds),
+        batches=BatchStore(batch_seconds, on_end=lambda batch: state.bill_batch(batch)),
         latency_scale=latency_scale,
+        ledger=ledger,
+        billing=billing_state,
     )
     routes = [
         Route("/v1/messages", _endpoint(state, _messages), methods=["POST"]),
         Route("/v1/messages/count_tokens", _endpoint(state, _count_tokens), methods=["POST"]),
-        *batch_routes(state.batches, lambda handler: _endpoint(state, handler), _batch_answerer(state)),
+        *batch_routes(state.batches, lambda handler: _endpoint(state, handler), _batch_answerer(state), _batch_facts),
+        *admin_routes(ledger, billing_state, state.settle, admin_keys),
     ]
     app = Starlette(routes=routes, exception_handlers={404: _unknown_route, 405: _unknown_route})
     app.state.fake = state
@@ -230,6 +284,23 @@ def _simulate(state: FakeApiState, body: dict[str, Any], controls: Controls, tie
     )
 
 
+def _key_id(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    return api_key_id(request.headers.get("x-api-key") or auth.removeprefix("Bearer ").strip() or None)
+
+
+def _batch_facts(request: Request, controls: Controls) -> dict[str, Any]:
+    """What a batch's results are billed under, noted at creation.
+
+    claudescope dates a ``batch_result`` row when the app reads the results; the demo creates,
+    polls and reads its batch at one simulated moment, which it sends as ``x-fake-now`` on the
+    create: that is the billing time. Without it the results are billed when the fake sees
+    the batch end (the earliest the results can be read).
+    """
+    at = datetime.fromtimestamp(controls.now, timezone.utc) if controls.now is not None else None
+    return {"at": at, "workspace": controls.workspace, "key_id": _key_id(request), "billed": controls.billed}
+
+
 def _str_param(body: dict[str, Any], name: str) -> str | None:
     value = body.get(name)
     return value if isinstance(value, str) and value else None
@@ -275,6 +346,7 @@ def _latency(state: FakeApiState, sim: Simulated, controls: Controls) -> tuple[f
 
 
 async def _messages(state: FakeApiState, request: Request, controls: Controls, request_id: str) -> Response:
+    arrived = time.time()
     body = await _json(request)
     problem = validate_messages_body(body)
     if problem:
@@ -294,11 +366,13 @@ async def _messages(state: FakeApiState, request: Request, controls: Controls, r
     ttft, total = _latency(state, sim, controls)
     message = message_json(sim, beta=_is_beta(request))
     if _is_stream(body):
-        events = stream_events(message, controls.action, request_id, ttft, total)
+        events = stream_events(message, controls.action, request_id, ttft, total,
+                               on_complete=lambda: state.bill(request, controls, sim, arrived))
         return StreamingResponse(events, media_type="text/event-stream; charset=utf-8")
     if controls.action == "cut":
         return StreamingResponse(_cut_body(json.dumps(message)), media_type="application/json")
     await asyncio.sleep(total)
+    state.bill(request, controls, sim, arrived)
     return JSONResponse(message)
 
 
@@ -316,30 +390,3 @@ async def _count_tokens(state: FakeApiState, request: Request, controls: Control
         usage = controls.usage
         tokens = usage.input + usage.cache_read + usage.cache_write_5m + usage.cache_write_1h
     return JSONResponse(MessageTokensCount(input_tokens=tokens).model_dump(mode="json"))
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m claudescope.fakeapi [--port 0] [--seed 0] [--latency-scale 0.01]``: serve it
-    in the foreground and print its base URL (for manual runs and out-of-process tests)."""
-    import argparse
-
-    from claudescope.fakeapi.server import ServerThread
-
-    parser = argparse.ArgumentParser(prog="python -m claudescope.fakeapi", description=main.__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--latency-scale", type=float, default=0.01)
-    args = parser.parse_args(argv)
-    app = create_fake_api(args.seed, latency_scale=args.latency_scale)
-    with ServerThread(app, host=args.host, port=args.port) as server:
-        print(server.base_url, flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
-
-
-if __name__ == "__main__":
-    main()

@@ -2,7 +2,8 @@
 
 A batch is answered at creation (each request simulated on the ``batch`` service tier) and
 stays ``in_progress`` for ``batch_seconds``, then ``ended``. Cancelling an in-progress batch
-cancels every request; results are served only once the batch has ended.
+cancels every request; results are served only once the batch has ended. When a batch ends
+without being cancelled, ``on_end`` gets it, once: the fake bills its succeeded results then.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from claudescope.fakeapi.control import Controls, error_response, json_body_erro
 __all__ = ["BatchStore", "batch_routes"]
 
 Answer = Callable[[dict[str, Any]], dict[str, Any]]  # request params -> Message JSON
+OnEnd = Callable[["_Batch"], None]
 
 
 @dataclass
@@ -37,11 +39,15 @@ class _Batch:
     ended: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def refresh(self, now: float) -> None:
+    def refresh(self, now: float) -> bool:
+        """Bring the status up to date; True when the batch has just ended uncancelled."""
         if self.ended is None and now >= self.ends_monotonic:
             self.ended = datetime.now(timezone.utc)
             if self.cancel_initiated is not None:
                 self.results = [{"custom_id": r["custom_id"], "result": {"type": "canceled"}} for r in self.results]
+                return False
+            return True
+        return False
 
     def status(self) -> str:
         if self.ended is not None:
@@ -70,14 +76,16 @@ class _Batch:
 class BatchStore:
     """The batches of one fake API instance, newest last."""
 
-    def __init__(self, batch_seconds: float) -> None:
+    def __init__(self, batch_seconds: float, on_end: OnEnd | None = None) -> None:
         self._seconds = batch_seconds
         self._batches: dict[str, _Batch] = {}
         self._lock = threading.Lock()
+        self._on_end = on_end
 
-    def create(self, results: list[dict[str, Any]]) -> _Batch:
-        """Store a batch whose per-request results are already known."""
-        batch = _Batch(new_id("msgbatch_"), datetime.now(timezone.utc), time.monotonic() + self._seconds, results)
+    def create(self, results: list[dict[str, Any]], extra: dict[str, Any] | None = None) -> _Batch:
+        """Store a batch whose per-request results are already known (``extra``: billing facts)."""
+        batch = _Batch(new_id("msgbatch_"), datetime.now(timezone.utc), time.monotonic() + self._seconds, results,
+                       extra=dict(extra or {}))
         with self._lock:
             self._batches[batch.id] = batch
         return batch
@@ -87,7 +95,7 @@ class BatchStore:
         with self._lock:
             batch = self._batches.get(batch_id)
             if batch is not None:
-                batch.refresh(time.monotonic())
+                self._refresh(batch, time.monotonic())
             return batch
 
     def all(self) -> list[_Batch]:
@@ -95,8 +103,12 @@ class BatchStore:
         with self._lock:
             now = time.monotonic()
             for batch in self._batches.values():
-                batch.refresh(now)
+                self._refresh(batch, now)
             return list(reversed(self._batches.values()))
+
+    def _refresh(self, batch: _Batch, now: float) -> None:
+        if batch.refresh(now) and self._on_end is not None:
+            self._on_end(batch)
 
     def delete(self, batch_id: str) -> None:
         """Forget a batch."""
@@ -116,8 +128,12 @@ def _result_line(custom_id: str, params: Any, answer: Answer) -> dict[str, Any]:
     return MessageBatchIndividualResponse.model_validate(line).model_dump(mode="json")
 
 
-def batch_routes(store: BatchStore, wrap: Callable[..., Any], answer: Answer) -> list[Route]:
-    """The batch routes; ``wrap`` adds the control protocol and common headers."""
+def batch_routes(
+    store: BatchStore, wrap: Callable[..., Any], answer: Answer,
+    billing_facts: Callable[[Request, Controls], dict[str, Any]] = lambda request, controls: {},
+) -> list[Route]:
+    """The batch routes; ``wrap`` adds the control protocol and common headers;
+    ``billing_facts`` notes at creation what the batch's results are billed under."""
 
     async def create(state: Any, request: Request, controls: Controls, request_id: str) -> Response:
         try:
@@ -131,7 +147,8 @@ def batch_routes(store: BatchStore, wrap: Callable[..., Any], answer: Answer) ->
         if any(not isinstance(i, str) or not i for i in ids) or len(set(ids)) != len(ids):
             return json_body_error(request_id, "requests: every custom_id must be a unique non-empty string")
         results = [_result_line(r["custom_id"], r.get("params"), answer) for r in requests]
-        return JSONResponse(store.create(results).json(str(request.base_url)))
+        batch = store.create(results, billing_facts(request, controls))
+        return JSONResponse(batch.json(str(request.base_url)))
 
     async def retrieve(state: Any, request: Request, controls: Controls, request_id: str) -> Response:
         batch = store.get(request.path_params["batch_id"])

@@ -82,6 +82,7 @@ class Controls:
     output_median: float | None = None
     now: float | None = None
     workspace: str | None = None
+    billed: bool = True  # x-fake-billing: off keeps the answer out of the ledger
 
     @classmethod
     def from_headers(cls, headers: Mapping[str, str]) -> Controls:
@@ -109,6 +110,7 @@ class Controls:
                 output_median=_opt_float(headers.get("x-fake-output-median")),
                 now=_opt_float(headers.get("x-fake-now")),
                 workspace=headers.get("x-fake-workspace") or None,
+                billed=_billing(headers.get("x-fake-billing")),
             )
         except ControlError:
             raise
@@ -125,6 +127,14 @@ class Controls:
         if (status in (429, 529) and code is None) or self.retry_after_given:
             headers["retry-after"] = f"{self.retry_after:g}"
         return error_response(status, kind, message, request_id, headers, code)
+
+
+def _billing(raw: str | None) -> bool:
+    if raw in (None, "", "on"):
+        return True
+    if raw == "off":
+        return False
+    raise ControlError(f"x-fake-billing: expected on or off, got {raw!r}")
 
 
 def _opt_float(raw: str | None) -> float | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from anthropic.types import (
@@ -122,9 +122,14 @@ def _error_event(request_id: str) -> dict[str, Any]:
 
 
 async def stream_events(
-    message: dict[str, Any], action: str, request_id: str, ttft: float, total: float
+    message: dict[str, Any], action: str, request_id: str, ttft: float, total: float,
+    on_complete: Callable[[], None] | None = None,
 ) -> AsyncIterator[bytes]:
-    """Yield the SSE bytes of ``message``; ``action`` may be ``sse-error`` or ``cut``."""
+    """Yield the SSE bytes of ``message``; ``action`` may be ``sse-error`` or ``cut``.
+
+    ``on_complete`` runs once the whole answer is sent but for ``message_stop`` (so it has run
+    by the time the client sees the stream end); never for a stream that fails part-way.
+    """
     await asyncio.sleep(ttft)
     yield sse(_start_event(message))
     body: list[dict[str, Any]] = []
@@ -147,4 +152,6 @@ async def stream_events(
         # Raising after the body started makes the server drop the connection mid-stream.
         raise FakeConnectionCut("x-fake-script: cut")
     yield sse(_delta_event(message))
+    if on_complete is not None:
+        on_complete()
     yield sse(RawMessageStopEvent(type="message_stop").model_dump(mode="json"))
