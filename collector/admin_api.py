@@ -8,7 +8,7 @@ the same job functions on the file directly (see admin.py).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -20,7 +20,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from claudescope.collector.query_api import ARROW_STREAM, to_arrow_ipc
-from claudescope.collector.store import CALLS_TABLE, QueryRefused, Store
+from claudescope.collector.reconcile.job import ReconcileRequest
+from claudescope.collector.store import CALLS_TABLE, QueryRefused, Store, StoreError
 from claudescope.config import Config, DatedPrice, PricingConfig
 from claudescope.config_model import PriceOverride
 from claudescope.pricing import PriceTable, Usage
@@ -139,6 +140,20 @@ def _override_from_json(row: Any) -> PriceOverride:
     ) for d in row)
 
 
+def _reconcile_settings(config: Config, payload: dict[str, Any]) -> Config:
+    """The command's own price table and tolerance (its --config), as a reprice uses its table."""
+    if "pricing" in payload:
+        pricing = pricing_from_json(payload["pricing"])
+        PriceTable.load(pricing)  # a table that does not load is a bad request, not a failed run
+        config = replace(config, pricing=pricing)
+    if "tolerance" in payload:
+        tolerance = Decimal(str(payload["tolerance"]))
+        if not 0 <= tolerance <= 1:
+            raise ValueError(f"tolerance {tolerance} is not a fraction between 0 and 1")
+        config = replace(config, reconcile=replace(config.reconcile, tolerance=tolerance))
+    return config
+
+
 def admin_routes(config: Config, store: Store, ingest: IngestPool) -> list[Route]:
     """Routes that run admin jobs inside the collector, which holds the DuckDB lock."""
 
@@ -156,6 +171,20 @@ def admin_routes(config: Config, store: Store, ingest: IngestPool) -> list[Route
         # table either way.
         await run_in_threadpool(ingest.use_pricing, pricing)
         report = await run_in_threadpool(reprice_store, store, prices, since)
+        return JSONResponse(report.as_json())
+
+    async def reconcile(request: Request) -> Response:
+        # The CLI fetched the Admin API reports itself: the admin key never reaches the collector.
+        try:
+            payload = await request.json()
+            job = ReconcileRequest.from_json(payload)
+            settings = _reconcile_settings(config, payload)
+        except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
+            return JSONResponse({"error": f"bad request: {exc}"}, 400)
+        try:
+            report = await run_in_threadpool(lambda: job.run(store, settings, trigger="command"))
+        except StoreError as exc:
+            return JSONResponse({"error": f"the store cannot record the run: {exc}"}, 503)
         return JSONResponse(report.as_json())
 
     async def tables(request: Request) -> Response:
@@ -182,6 +211,7 @@ def admin_routes(config: Config, store: Store, ingest: IngestPool) -> list[Route
     return [
         Route("/api/v1/store", store_identity, methods=["GET"]),
         Route("/api/v1/admin/reprice", reprice, methods=["POST"]),
+        Route("/api/v1/admin/reconcile", reconcile, methods=["POST"]),
         Route("/api/v1/admin/tables", tables, methods=["GET"]),
         Route("/api/v1/admin/snapshot", snapshot, methods=["GET"]),
     ]

@@ -18,15 +18,18 @@ from claudescope.collector.admin_api import admin_routes
 from claudescope.collector.app import Collector, build_app
 from claudescope.collector.decode import IngestPool, resolve_workers
 from claudescope.collector.metrics import Metrics
+from claudescope.collector.reconcile.schedule import DailyReconcile
+from claudescope.collector.reconcile.spend_limits import SpendLimitPoller
 from claudescope.collector.stacking import StackIndex
 from claudescope.collector.store import Store, StoreError
 from claudescope.collector.writer import Writer
-from claudescope.config import Config, ConfigError
+from claudescope.config import ADMIN_KEY_ENV, Config, ConfigError
 from claudescope.logs import configure_logging
 from claudescope.pricing import PriceTable
 
 log = logging.getLogger("claudescope.collector")
 RETENTION_EVERY_S = 3600.0
+ADMIN_JOB_JOIN_S = 10.0
 STACK_PRELOAD_ROWS = 100_000  # how far back a resend or a stacked producer's copy is recognised
 
 
@@ -50,6 +53,8 @@ def build_collector(config: Config) -> Collector:
 def run_collector(config: Config, *, with_alerts: bool = True) -> None:
     """Serve OTLP/HTTP + query API on config.host:port and OTLP/gRPC on grpc_port until SIGINT/SIGTERM."""
     configure_logging(config.log_format)
+    # httpx logs every Admin API request at INFO: a line per poll says nothing the jobs' own lines do not.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         collector = build_collector(config)
     except StoreError as exc:
@@ -62,6 +67,7 @@ def run_collector(config: Config, *, with_alerts: bool = True) -> None:
     collector.ingest.start()
     collector.writer.start()
     stop_retention = _start_retention(config, collector.store)
+    stop_admin, admin_jobs = _start_admin_jobs(config, collector.store)
     try:
         if config.grpc_port:
             from claudescope.collector.grpc_server import start_grpc
@@ -83,6 +89,9 @@ def run_collector(config: Config, *, with_alerts: bool = True) -> None:
         if grpc_server is not None:
             grpc_server.stop(grace=2).wait()
         stop_retention.set()
+        stop_admin.set()
+        for job in admin_jobs:  # a read in flight ends within its timeout; the store closes after it
+            job.join(ADMIN_JOB_JOIN_S)
         collector.ingest.close()
         collector.writer.stop()
         if engine is not None:
@@ -152,3 +161,23 @@ def _start_retention(config: Config, store: Store) -> threading.Event:
 
     threading.Thread(target=loop, name="claudescope-retention", daemon=True).start()
     return stop
+
+
+def _start_admin_jobs(config: Config, store: Store) -> tuple[threading.Event, list[DailyReconcile | SpendLimitPoller]]:
+    """Spend-limit polling and the daily reconcile, when the admin key is in the environment."""
+    stop = threading.Event()
+    if config.reconcile.admin_key is None:
+        log.info("reconciliation and spend limits are off (no %s in the environment)", ADMIN_KEY_ENV)
+        return stop, []
+    jobs: list[DailyReconcile | SpendLimitPoller] = []
+    poller = SpendLimitPoller.for_config(store, config.reconcile, stop)
+    if poller is not None:
+        jobs.append(poller.start())
+        log.info("spend limits: read from %s every %gs", config.reconcile.admin_api_url, config.reconcile.spend_limits_every_s)
+    daily = DailyReconcile.for_config(store, config, stop)
+    if daily is not None:
+        jobs.append(daily.start())
+        log.info("daily reconcile on at %02d:00 UTC (last %d days)", config.reconcile.daily_hour_utc, config.reconcile.lookback_days)
+    else:
+        log.info("daily reconcile off ([reconcile] daily = false)")
+    return stop, jobs

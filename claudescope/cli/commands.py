@@ -7,6 +7,7 @@ component that does the work. Components are imported lazily so that the bare in
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Callable
@@ -86,12 +87,19 @@ def _interruptible(job: Callable[..., int], *args: Any, **kwargs: Any) -> int:
         return 130
 
 
-def _missing_extra(exc: ImportError) -> typer.Exit:
-    console.print(
-        f"[bold red]{exc.name or exc}[/] is not installed: this command needs the server extra "
-        "(pip install 'claudescope\\[server]')."  # \\[ : rich would eat [server] as markup
-    )
-    return typer.Exit(3)
+def _server_import(module: str, name: str) -> Any:
+    """``from module import name`` for a command that needs the server extra.
+
+    When a dependency is missing: one line naming it and exit 3, not a traceback.
+    """
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError as exc:
+        console.print(
+            f"[bold red]{exc.name or exc}[/] is not installed: this command needs the server extra "
+            "(pip install 'claudescope\\[server]')."  # \\[ : rich would eat [server] as markup
+        )
+        raise typer.Exit(3) from None
 
 
 @app.command()
@@ -107,10 +115,7 @@ def collector(
     cfg = _config(config, data_dir=data, host=host, port=port, grpc_port=grpc_port)
     configure_logging(cfg.log_format)
     _refuse(server_problem(cfg.host, {"port": cfg.port, "grpc_port": cfg.grpc_port}, cfg.data_dir, cfg.db_path))
-    try:
-        from claudescope.collector.service import run_collector
-    except ImportError as exc:
-        raise _missing_extra(exc) from None
+    run_collector = _server_import("claudescope.collector.service", "run_collector")
     try:
         run_collector(cfg, with_alerts=not no_alerts)
     except OSError as exc:  # a port taken between the check above and the bind
@@ -126,10 +131,7 @@ def dashboard(
 ) -> None:
     """Run the Streamlit dashboard against a collector's query API."""
     cfg = _config(config, host=host, dashboard_port=port)
-    try:
-        from claudescope.dashboard.launch import run_dashboard
-    except ImportError as exc:
-        raise _missing_extra(exc) from None
+    run_dashboard = _server_import("claudescope.dashboard.launch", "run_dashboard")
     raise typer.Exit(run_dashboard(api or cfg.api_url, config=cfg))
 
 
@@ -175,14 +177,13 @@ def demo(
     seed: Annotated[int, typer.Option("--seed", help="Scenario seed (same seed, same day).")] = 7,
     live: Annotated[bool, typer.Option("--live", help="Call the real API (needs ANTHROPIC_API_KEY).")] = False,
     concurrency: Annotated[int, typer.Option("--concurrency", help="Parallel callers.")] = 8,
+    fake_api: Annotated[Optional[str], typer.Option("--fake-api", help="Drive this running fake API (python -m claudescope.fakeapi) instead of starting one.")] = None,
+    untraced_calls: Annotated[int, typer.Option("--untraced-calls", min=0, help="Extra calls billed by the fake API but never traced.")] = 0,
     config: ConfigOpt = None,
 ) -> None:
     """Drive a realistic day of Claude traffic through the real SDK, instrumented."""
     cfg = _config(config)
-    try:
-        from claudescope.demo import run_demo
-    except ImportError as exc:
-        raise _missing_extra(exc) from None
+    run_demo = _server_import("claudescope.demo", "run_demo")
     api_key = os.environ.get("ANTHROPIC_API_KEY") if live else None
     if live and not api_key:
         console.print("[bold red]--live needs ANTHROPIC_API_KEY[/]")
@@ -198,6 +199,8 @@ def demo(
             concurrency=concurrency,
             console=console,
             token=cfg.token,
+            fake_api=fake_api,
+            untraced_calls=untraced_calls,
         )
     except DemoError as exc:
         console.print(f"[bold red]demo:[/] {exc}")
@@ -215,10 +218,7 @@ def sql(
 ) -> None:
     """Read-only SQL against the store, printed as a table."""
     cfg = _config(config, data_dir=data)
-    try:
-        from claudescope.collector.sqlcli import run_sql
-    except ImportError as exc:
-        raise _missing_extra(exc) from None
+    run_sql = _server_import("claudescope.collector.sqlcli", "run_sql")
     raise typer.Exit(_interruptible(run_sql, query, fmt=fmt, api_url=api, config=cfg, out=out, err=console))
 
 
@@ -243,11 +243,25 @@ def reprice(
 ) -> None:
     """Recompute stored costs with the current price table and report the difference."""
     cfg = _config(config, data_dir=data)
-    try:
-        from claudescope.collector.admin import reprice as do_reprice
-    except ImportError as exc:
-        raise _missing_extra(exc) from None
+    do_reprice = _server_import("claudescope.collector.admin", "reprice")
     raise typer.Exit(_interruptible(do_reprice, cfg, since=since, api_url=api, out=out))
+
+
+@app.command()
+def reconcile(
+    since: Annotated[Optional[str], typer.Option("--since", help="First UTC day (YYYY-MM-DD); default: lookback_days ago.")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="Last UTC day (YYYY-MM-DD); default: today (not final).")] = None,
+    data: DataOpt = None,
+    config: ConfigOpt = None,
+    api: ApiOpt = None,
+) -> None:
+    """Compare stored cost and tokens with Anthropic's Usage & Cost Admin API, per day and model.
+
+    The admin key is read only from ANTHROPIC_ADMIN_API_KEY; it never leaves this process.
+    """
+    cfg = _config(config, data_dir=data)
+    run_reconcile = _server_import("claudescope.collector.reconcile.command", "run_reconcile")
+    raise typer.Exit(_interruptible(run_reconcile, cfg, since=since, until=until, api_url=api, out=out, err=console))
 
 
 @app.command()
@@ -259,10 +273,7 @@ def export(
 ) -> None:
     """Write a hive-partitioned Parquet copy of the store for other engines."""
     cfg = _config(config, data_dir=data)
-    try:
-        from claudescope.collector.admin import export_parquet
-    except ImportError as exc:
-        raise _missing_extra(exc) from None
+    export_parquet = _server_import("claudescope.collector.admin", "export_parquet")
     raise typer.Exit(_interruptible(export_parquet, cfg, parquet, api_url=api, out=out))
 
 
@@ -275,10 +286,7 @@ def backup(
 ) -> None:
     """Consistent backup of the store, safe while ingest runs."""
     cfg = _config(config, data_dir=data)
-    try:
-        from claudescope.collector.admin import backup as do_backup
-    except ImportError as exc:
-        raise _missing_extra(exc) from None
+    do_backup = _server_import("claudescope.collector.admin", "backup")
     raise typer.Exit(_interruptible(do_backup, cfg, target, api_url=api, out=out))
 
 
@@ -290,10 +298,7 @@ def restore(
 ) -> None:
     """Restore a backup into the data directory (the collector must be stopped)."""
     cfg = _config(config, data_dir=data)
-    try:
-        from claudescope.collector.admin import restore as do_restore
-    except ImportError as exc:
-        raise _missing_extra(exc) from None
+    do_restore = _server_import("claudescope.collector.admin", "restore")
     raise typer.Exit(do_restore(cfg, source, out=out))
 
 
@@ -301,10 +306,7 @@ def restore(
 def alerts_test(config: ConfigOpt = None) -> None:
     """Send a test notification to every configured channel and report each result."""
     cfg = _config(config)
-    try:
-        from claudescope.alerts.delivery import send_test
-    except ImportError as exc:
-        raise _missing_extra(exc) from None
+    send_test = _server_import("claudescope.alerts.delivery", "send_test")
     raise typer.Exit(send_test(cfg, out=out))
 
 

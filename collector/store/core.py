@@ -23,11 +23,13 @@ import pyarrow.compute as pc
 
 from claudescope.collector.columns import CALLS_ARROW_SCHEMA, SPANS_ARROW_SCHEMA
 from claudescope.collector.store import sql_admin, sql_writes
+from claudescope.collector.store.admin_data import AdminData
 from claudescope.collector.store.errors import QueryRefused, StoreError, StoreUnavailable, first_line, translating
 from claudescope.collector.store.health import StoreHealth, connect, restoring_path
 from claudescope.collector.store.migrate import migrate
 from claudescope.collector.store.migration_files import load_migrations
 from claudescope.collector.store.readonly import ReadQueries
+from claudescope.collector.store.reconcile_records import ReconcileRecords
 from claudescope.collector.store.rollup_upkeep import RollupUpkeep
 from claudescope.collector.store.sql_rollups import ROLLUPS
 
@@ -37,7 +39,7 @@ _TICK = timedelta(microseconds=1)
 _INGESTED_AT = SPANS_ARROW_SCHEMA.get_field_index("ingested_at")
 
 
-class Store(RollupUpkeep, StoreHealth, ReadQueries):
+class Store(RollupUpkeep, StoreHealth, ReadQueries, AdminData, ReconcileRecords):
     """The collector's DuckDB file. Build with :meth:`open`."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, *, read_only: bool) -> None:

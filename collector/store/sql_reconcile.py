@@ -1,0 +1,30 @@
+"""SQL of reconciliation (docs/reconciliation.md): the calls side of the comparison, and a run's records."""
+
+from __future__ import annotations
+
+from claudescope import semconv as sc
+from claudescope.pricing import UNBILLED_OPERATIONS
+
+# The operations that bill nothing, as a SQL list (constants of the pricing rule, not input).
+_UNBILLED = ", ".join(f"'{op}'" for op in sorted(UNBILLED_OPERATIONS))
+
+# Billed calls (not failed, not an unbilled operation) started in [?, ?), by UTC day, model,
+# workspace, service tier and service: tokens, costs by part, and how many have no price.
+CALLS_BY_DAY = (
+    "SELECT CAST(timezone('UTC', start_time) AS DATE) AS day, request_model, response_model, "
+    f"json_extract_string(attributes, '$.\"{sc.ANTHROPIC_WORKSPACE_ID}\"') AS workspace_id, "
+    "service_tier, service_name, count(*) AS calls, count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced_calls, "
+    "sum(input_tokens) AS input_tokens, sum(cache_read_tokens) AS cache_read_tokens, "
+    "sum(cache_write_5m_tokens) AS cache_write_5m_tokens, sum(cache_write_1h_tokens) AS cache_write_1h_tokens, "
+    "sum(output_tokens) AS output_tokens, sum(web_search_requests) AS web_search_requests, "
+    "sum(cost_usd) AS cost_usd, sum(cost_input_usd) AS cost_input_usd, sum(cost_output_usd) AS cost_output_usd, "
+    "sum(cost_cache_read_usd) AS cost_cache_read_usd, sum(cost_cache_write_usd) AS cost_cache_write_usd, "
+    "sum(cost_other_usd) AS cost_other_usd "
+    "FROM calls WHERE start_time >= ? AND start_time < ? AND status IS DISTINCT FROM 'error' "
+    f"AND coalesce(operation, '') NOT IN ({_UNBILLED}) "
+    "GROUP BY ALL ORDER BY ALL"
+)
+
+INSERT_RUN = "INSERT INTO reconcile_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# One placeholder per reconciliation column (run_id first, then ReconRow's fields in order).
+INSERT_ROW = "INSERT INTO reconciliation VALUES (" + ", ".join(["?"] * 26) + ")"
