@@ -23,9 +23,10 @@ import pyarrow as pa
 from claudescope.alerts import sql
 from claudescope.alerts.delivery import Channel, Sender, parse_channels
 from claudescope.alerts.judge import changed, judge
+from claudescope.alerts.judge import severity as severity_of
 from claudescope.alerts.messages import Event
 from claudescope.alerts.outbox import NewEvent, Outbox, StoreLike
-from claudescope.alerts.rules import Rule, Verdict, compile_rules
+from claudescope.alerts.rules import NOT_CALLS, Rule, Verdict, compile_rules
 from claudescope.alerts.state import Status, restored, step
 from claudescope.config import Config, ConfigError
 
@@ -165,23 +166,27 @@ class AlertEngine:
             new, transition = step(status, verdict.level if verdict else 0, now, for_=rule.for_, cooldown=rule.cooldown)
             statuses[alert_key] = new
             if transition is not None:
-                events.append(self._event(rule, key, alert_key, transition, verdict, now, start or now - rule.window))
+                since = start or (now - rule.window if rule.window else now)
+                events.append(self._event(rule, key, alert_key, transition, verdict, now, since, status.level))
             elif new.phase == "firing" and verdict is not None and alert_key in self._shown \
                     and changed(rule, self._shown[alert_key][1], verdict.value):
                 refreshes[alert_key] = verdict
         return events
 
     def _event(self, rule: Rule, key: str, alert_key: str, transition: str, verdict: Verdict | None,
-               now: datetime, since: datetime) -> NewEvent:
+               now: datetime, since: datetime, fired_level: int = 0) -> NewEvent:
         details: dict[str, Any] = dict(verdict.details) if verdict else {"kind": rule.kind, "key": key, "group_by": rule.group_by, "level": 0}
         details["since"] = since.isoformat()
         if transition == "firing":
-            details["top"] = self._contributors(rule, key, since)
+            if rule.kind not in NOT_CALLS:  # the top spenders of calls say nothing about a bill or a cap
+                details["top"] = self._contributors(rule, key, since)
             summary = verdict.summary if verdict else rule.name
         else:
-            summary = f"resolved: {verdict.summary}" if verdict else f"resolved: {rule.name}" + (f" [{rule.group_by}={key}]" if rule.group_by else "")
-        event = Event(uuid.uuid4().hex, now, rule.name, rule.severity, transition, summary, details)
-        routes = tuple(c.id for c in self.channels if c.wants(rule.name, rule.severity, rule.tags))
+            summary = f"resolved: {verdict.summary}" if verdict else f"resolved: {rule.name}" + _label(rule, key)
+        # A resolution goes where the firing went: at the highest level the series fired with.
+        severity = severity_of(rule, verdict.level if transition == "firing" and verdict else fired_level)
+        event = Event(uuid.uuid4().hex, now, rule.name, severity, transition, summary, details)
+        routes = tuple(c.id for c in self.channels if c.wants(rule.name, severity, rule.tags))
         return NewEvent(event, alert_key, routes)
 
     def _contributors(self, rule: Rule, key: str, since: datetime) -> dict[str, list[dict[str, Any]]]:
@@ -253,6 +258,13 @@ class AlertEngine:
                 log.exception("alert delivery pass failed")
                 wait = 5.0
             self._deliver.wait(timeout=wait if wait is not None else 60.0)
+
+
+def _label(rule: Rule, key: str) -> str:
+    """Which series resolved with no measurement left (e.g. a bill_drift day out of the window)."""
+    if rule.group_by:
+        return f" [{rule.group_by}={key}]"
+    return f" [{key}]" if key != "all" else ""
 
 
 def _timezone(config: Config) -> ZoneInfo:

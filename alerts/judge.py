@@ -15,6 +15,7 @@ from claudescope.alerts.durations import format_duration
 from claudescope.alerts.rules import Rule, Verdict
 
 Row = Mapping[str, Any]
+EXPLANATION_LIMIT = 300  # a reconciliation's explanation is sentences, not one value: bounded wider
 
 
 def judge(rule: Rule, rows: Sequence[Row], now: datetime, period_end: datetime | None = None) -> list[Verdict]:
@@ -36,6 +37,12 @@ def changed(rule: Rule, before: float | None, after: float) -> bool:
     if rule.kind in ("unpriced_model", "spend_limit_reached"):
         return after != before
     return abs(after - before) > 0.1 * abs(before)
+
+
+def severity(rule: Rule, level: int) -> str:
+    """The severity of a series at ``level``: the rule's, except a spend limit nearly or fully
+    used (``spend_limit_headroom`` level 2), which is critical whatever the rule says."""
+    return "critical" if rule.kind == "spend_limit_headroom" and level >= 2 else rule.severity
 
 
 def money(value: Decimal | float) -> str:
@@ -191,6 +198,47 @@ def _model_changed(rule: Rule, row: Row, now: datetime, period_end: datetime | N
                     summary_parts=parts)
 
 
+def _bill_drift(rule: Rule, row: Row, now: datetime, period_end: datetime | None) -> Verdict:
+    bill, ours, diff = (Decimal(str(row[k])) for k in ("bill_usd", "calls_usd", "diff_usd"))
+    drift = abs(diff) / bill if bill else None
+    over = drift > Decimal(str(rule.threshold)) if drift is not None else diff != 0
+    level = 1 if over and abs(diff) >= Decimal(str(rule.params["min_usd"])) else 0
+    differing = list(row["differing"] or [])
+    causes = sorted({d["cause"] for d in differing})
+    cause = causes[0] if len(causes) == 1 else ("mixed" if causes else "match")
+    explanation = " ".join(d["explanation"] if len(differing) == 1 or d["workspace_id"] == "*"
+                           else f"{d['workspace_id']}: {d['explanation']}" for d in differing)
+    shown = f"drift {drift:.2%}" if drift is not None else "not in the bill"
+    day = f"{row['day']:%Y-%m-%d}"
+    parts: list[Any] = [f"{rule.name}: ", [row["model"]], f" on {day} (UTC): claudescope {money(ours)}, bill "
+                        f"{money(bill)}, diff {'+' if diff > 0 else '-' if diff < 0 else ''}{money(abs(diff))} ({shown}, alert above "
+                        f"{rule.threshold:.2%}); cause {cause}"]
+    if explanation:
+        parts += [": ", [explanation, EXPLANATION_LIMIT]]
+    return _verdict(rule, row, level, float(drift) if drift is not None else 1.0, _joined(parts), day=day,
+                    model=row["model"], bill_usd=str(bill), calls_usd=str(ours), diff_usd=str(diff),
+                    drift=str(drift.quantize(Decimal("0.000000001"))) if drift is not None else None,
+                    cause=cause, explanation=explanation, summary_parts=parts)
+
+
+def _spend_headroom(rule: Rule, row: Row, now: datetime, period_end: datetime | None) -> Verdict | None:
+    cap, spent = Decimal(str(row["amount_usd"])), Decimal(str(row["spent"]))
+    if cap <= 0:
+        return None  # a zero cap blocks every call: spend_limit_reached says so, there is no headroom
+    headroom = 1 - spent / cap
+    limit = Decimal(str(rule.threshold))
+    level = 2 if spent >= cap or headroom < limit / 2 else (1 if headroom < limit else 0)
+    scope = "organisation" if row["scope_type"] == "organization" else "workspace "
+    parts: list[Any] = [f"{rule.name}: {money(spent)} of the {money(cap)} {row['period']} spend limit used "
+                        f"({max(headroom, Decimal(0)):.0%} left, alert below {rule.threshold:.0%}) for the {scope}"]
+    if row["scope_type"] != "organization":
+        parts.append([row["workspace_id"]])
+    parts.append("; spend as claudescope traced it: calls it never saw are not counted")
+    return _verdict(rule, row, level, float(headroom), _joined(parts), spent_usd=str(spent), cap_usd=str(cap),
+                    period=row["period"], scope=row["scope_type"], workspace_id=row["workspace_id"],
+                    limit_id=row["limit_id"], summary_parts=parts)
+
+
 def _side_metrics(side: Row) -> dict[str, Any]:
     """One side (before or after the switch) of one feature: the rates the issue names."""
     n, ok, priced = int(side["n"]), int(side["ok"]), int(side["priced"])
@@ -220,4 +268,6 @@ _JUDGES: dict[str, Callable[[Rule, Row, datetime, datetime | None], Verdict | No
     "cost_anomaly": _anomaly,
     "spend_limit_reached": _spend_limit,
     "model_changed": _model_changed,
+    "bill_drift": _bill_drift,
+    "spend_limit_headroom": _spend_headroom,
 }

@@ -121,8 +121,9 @@ def _summary(event: Event, dialect: str) -> str:
     parts = event.details.get("summary_parts")
     if isinstance(parts, list) and parts:
         # Fixed text, and span values as one-element lists: each value quoted and inert.
-        return "".join(_value(p[0], dialect) if isinstance(p, list) and p else _text(visible(p, SUMMARY_LIMIT), dialect)
-                       for p in parts)
+        # A value may carry its own bound as a second element (a reconciliation's explanation).
+        return "".join(_value(p[0], dialect, *p[1:2]) if isinstance(p, list) and p
+                       else _text(visible(p, SUMMARY_LIMIT), dialect) for p in parts)
     summary = event.summary
     key, group_by = event.details.get("key"), event.details.get("group_by")
     markers = []
@@ -165,9 +166,9 @@ def _metric(key: str, value: Any) -> str:
     return f"{float(value):.0f}"
 
 
-def _value(value: object, dialect: str) -> str:
+def _value(value: object, dialect: str, limit: int = VALUE_LIMIT) -> str:
     """A span value: quoted, one line, bounded, and inert in ``dialect``."""
-    text = quoted(value, VALUE_LIMIT)
+    text = quoted(value, limit)
     if dialect in ("chat", "discord"):
         text = text.replace("@", _MENTION_AT)
     return _text(text, dialect)

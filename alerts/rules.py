@@ -69,7 +69,13 @@ KINDS: dict[str, KindSpec] = {
     # Per alias (request_model); window: how recent the switch must be, and the span compared on each side.
     "model_changed": KindSpec(0.0, "1d", frozenset({"baseline", "min_calls"}), group_by="request_model",
                               on_ingest=False),
+    # Per model and UTC day of reconciliation_latest: |claudescope - bill| / bill over the days in the window.
+    "bill_drift": KindSpec(0.001, "7d", frozenset({"min_usd"}), on_ingest=False),
+    # Per spend limit read from the Admin API: the share of its cap left in its current period.
+    "spend_limit_headroom": KindSpec(0.2, None, frozenset(), on_ingest=False),
 }
+# Kinds that read other tables than calls: a ``where`` filter over calls has nothing to narrow.
+NOT_CALLS = frozenset({"bill_drift", "spend_limit_headroom"})
 # Names users may also write, as in the issue ("refusal", "model_context_window_exceeded").
 KIND_ALIASES = {"refusal": "refusal_rate", "model_context_window_exceeded": "context_window_rate",
                 "enforced_spend_limit_reached": "spend_limit_reached"}
@@ -140,6 +146,8 @@ def compile_rule(rc: RuleConfig, key: str, source: str, budget: BudgetConfig) ->
     if rc.severity not in SEVERITIES:
         raise ConfigError(f"{key}.severity", source, f"expected one of {list(SEVERITIES)}")
     where = None
+    if rc.where is not None and kind in NOT_CALLS:
+        raise ConfigError(f"{key}.where", source, f"kind {kind!r} does not read calls: a where filter does not apply")
     if rc.where is not None:
         try:
             where = validate_where(rc.where)
@@ -170,7 +178,8 @@ def compile_rule(rc: RuleConfig, key: str, source: str, budget: BudgetConfig) ->
 
 
 _SHARE_KINDS = frozenset({"max_tokens_rate", "refusal_rate", "context_window_rate", "stop_reason_rate",
-                          "error_rate", "cache_hit_rate", "rate_limit_headroom"})
+                          "error_rate", "cache_hit_rate", "rate_limit_headroom", "bill_drift",
+                          "spend_limit_headroom"})
 
 
 def _check_threshold(kind: str, threshold: float | None, key: str, source: str) -> None:
@@ -227,7 +236,8 @@ def _check_params(kind: str, params: dict[str, Any], key: str, source: str, budg
         raise bad("resource", f"expected one of {list(RATELIMIT_RESOURCES)}")
     if "baseline" in KINDS[kind].params:
         params["baseline"] = _duration(str(params.get("baseline", "7d")), f"{key}.baseline", source)
-    for name, default in (("min_calls", 1), ("min_tokens", 10_000), ("min_usd", 1.0)):
+    min_usd = 0.01 if kind == "bill_drift" else 1.0  # a cent of drift is worth a look; a cost spike is not
+    for name, default in (("min_calls", 1), ("min_tokens", 10_000), ("min_usd", min_usd)):
         if name in KINDS[kind].params:
             value = params.setdefault(name, default)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
@@ -267,6 +277,9 @@ def builtin_rules(config: Config) -> tuple[Rule, ...]:
         {"name": "cost_anomaly", "kind": "cost_anomaly"},
         {"name": "spend_limit_reached", "kind": "spend_limit_reached", "severity": "critical"},
         {"name": "model_changed", "kind": "model_changed", "min_calls": 5},
+        # Both read tables only a reconcile run or the Admin API fill: silent until then.
+        {"name": "bill_drift", "kind": "bill_drift"},
+        {"name": "spend_limit_headroom", "kind": "spend_limit_headroom"},
     ]
     rules = []
     for entry in raw:

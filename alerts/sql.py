@@ -6,11 +6,12 @@ group expressions taken from a fixed table; every value is a bound parameter.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from claudescope.alerts.rules import Rule
 from claudescope.call_facts import TOTAL_INPUT_TOKENS_SQL
+from claudescope.semconv import ANTHROPIC_WORKSPACE_ID as WORKSPACE_ATTR
 from claudescope.semconv import SPEND_LIMIT_ERROR_TYPES
 
 Query = tuple[str, list[Any]]
@@ -74,6 +75,10 @@ def measure(rule: Rule, now: datetime, period_start: datetime | None) -> Query:
         return _spend_limit(rule, now)
     if kind == "model_changed":
         return _model_changed(rule, now)
+    if kind == "bill_drift":
+        return _bill_drift(rule, now)
+    if kind == "spend_limit_headroom":
+        return _spend_headroom(now)
     if kind == "cost_anomaly":
         cur, base = now - rule.window, now - rule.params["baseline"]
         return (f"SELECT {key} AS key, count(*) AS n, "
@@ -170,6 +175,53 @@ SELECT s.alias AS key, s.old_model, s.new_model, s.switched_at,
 FROM switch s JOIN sides d ON d.alias = s.alias
 WHERE s.switched_at >= {_TS}
 GROUP BY 1, 2, 3, 4""", [since, int(window.total_seconds() * 1_000_000), now - window])
+
+
+def _bill_drift(rule: Rule, now: datetime) -> Query:
+    """Per model and UTC day of the latest reconciliation within the window: the bill and the
+    calls summed over workspaces, and each row that did not match (for cause and explanation)."""
+    return ("""
+SELECT model || '|' || strftime(day, '%Y-%m-%d') AS key, model, day, sum(calls) AS n,
+       sum(bill_usd) AS bill_usd, sum(calls_usd) AS calls_usd, sum(diff_usd) AS diff_usd,
+       list(struct_pack(workspace_id := workspace_id, cause := cause, explanation := explanation))
+           FILTER (WHERE NOT matches) AS differing
+FROM reconciliation_latest WHERE day >= CAST(? AS DATE)
+GROUP BY model, day""", [(now - rule.window).date()])
+
+
+SPEND_PERIODS = ("daily", "weekly", "monthly")
+
+
+def period_starts(now: datetime) -> dict[str, datetime]:
+    """Start of the current spend-limit period (UTC day, ISO week from Monday, calendar month)."""
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return {"daily": day, "weekly": day - timedelta(days=day.weekday()), "monthly": day.replace(day=1)}
+
+
+def _spend_headroom(now: datetime) -> Query:
+    """Each enabled spend limit with a USD cap, and what calls spent in its current period, in
+    the whole organisation or in its workspace. Calls are read only while such a limit exists, and
+    their attributes JSON only while a workspace limit does (a month of calls, every pass)."""
+    starts = period_starts(now)
+    workspace = f"json_extract_string(attributes, '$.\"{WORKSPACE_ATTR}\"')"
+    spent = " ".join(f"WHEN '{p}' THEN s.{p}" for p in SPEND_PERIODS)
+    return (f"""
+WITH lim AS (
+  SELECT limit_id, scope_type, workspace_id, period, amount_usd, fetched_at FROM spend_limits
+  WHERE is_enabled AND amount_usd IS NOT NULL AND upper(currency) = 'USD'
+    AND period IN ('daily', 'weekly', 'monthly') AND (scope_type = 'organization' OR
+        (scope_type = 'workspace' AND workspace_id IS NOT NULL))),
+spend AS (
+  SELECT CASE WHEN EXISTS (SELECT 1 FROM lim WHERE scope_type = 'workspace') THEN {workspace} END AS ws,
+         coalesce(sum(cost_usd) FILTER (WHERE start_time >= {_TS}), 0) AS daily,
+         coalesce(sum(cost_usd) FILTER (WHERE start_time >= {_TS}), 0) AS weekly,
+         coalesce(sum(cost_usd) FILTER (WHERE start_time >= {_TS}), 0) AS monthly
+  FROM calls WHERE start_time >= {_TS} AND EXISTS (SELECT 1 FROM lim) GROUP BY 1)
+SELECT CASE WHEN l.scope_type = 'organization' THEN 'organization' ELSE l.workspace_id END || '|' || l.period AS key,
+       l.limit_id, l.scope_type, l.workspace_id, l.period, l.amount_usd, l.fetched_at,
+       coalesce(sum(CASE l.period {spent} END), 0) AS spent
+FROM lim l LEFT JOIN spend s ON l.scope_type = 'organization' OR s.ws = l.workspace_id
+GROUP BY ALL""", [*starts.values(), min(starts.values())])
 
 
 def contributors(rule: Rule, key: str, since: datetime, limit: int = 3) -> Query:

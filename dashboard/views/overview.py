@@ -7,7 +7,7 @@ from decimal import Decimal
 import streamlit as st
 
 from claudescope.call_facts import INPUT_TOKEN_COLUMNS
-from claudescope.dashboard import advice, budget, charts, queries, savings, view
+from claudescope.dashboard import advice, bill, budget, charts, queries, queries_bill, savings, view
 from claudescope.dashboard import formatting as fmt
 from claudescope.dashboard.context import current
 from claudescope.dashboard.filters import Filters
@@ -71,6 +71,27 @@ def budget_row(f: Filters) -> None:
                  f"{fmt.money(config.monthly_usd)} budget.")
 
 
+def bill_row(f: Filters) -> None:
+    """Does claudescope match the bill (the latest reconciliation), where not and why; and the
+    spend limits' headroom. Organisation-wide, like the budget."""
+    st.subheader("Against the bill")
+    st.caption("The latest `claudescope reconcile` against Anthropic's Usage & Cost Admin API, per UTC day and "
+               "model, whatever the filters above.")
+    verdict = bill.verdict(view.load(queries_bill.bill_status))
+    box = {"match": st.success, "differ": st.warning}.get(verdict.state, st.info)
+    box(verdict.text, icon=":material/receipt_long:")
+    if verdict.state == "differ":
+        # Model names come from the bill, explanations name traced services: a table shows them as text.
+        view.table(bill.mismatch_table(view.load(queries_bill.bill_mismatches)), hide_index=True, width="stretch",
+                   column_config={"why": st.column_config.TextColumn(width="large")})
+    limits = view.load(queries_bill.spend_headroom, f.now)
+    if not limits.empty:
+        st.markdown("**Spend limit headroom**: each cap as read from the Admin API, against what claudescope "
+                    "traced in its current UTC period (calls it never saw are not counted: the reconciliation "
+                    "above shows them).")
+        view.table(bill.headroom_table(limits), hide_index=True, width="stretch")
+
+
 def _filtered(f: Filters) -> bool:
     return any((f.services, f.models, f.features, f.users, f.prompt_versions, f.sources))
 
@@ -130,6 +151,7 @@ def body() -> None:
     f = view.page_filters()
     if totals_row(f):
         budget_row(f)
+        bill_row(f)
         what_to_change(f)
         top_and_alerts(f)
 

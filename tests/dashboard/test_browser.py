@@ -10,17 +10,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import pytest
 
 from claudescope.dashboard import formatting as fmt
+from tests.dashboard.launch import running_dashboard
 from tests.fixtures_collector import RunningCollector, start_collector
-from claudescope.fakeapi.server import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -53,29 +51,11 @@ def demo_collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
 @pytest.fixture(scope="module")
 def dashboard_url(demo_collector: RunningCollector, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`claudescope dashboard --api URL --port P`, exactly as a user starts it."""
-    port = free_port()
     root = tmp_path_factory.mktemp("dash")
     config = root / "claudescope.toml"
     config.write_text("[budget]\ndaily_usd = 20\nmonthly_usd = 300\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDESCOPE_", "OTEL_", "ANTHROPIC_"))}
-    proc = subprocess.Popen([sys.executable, "-m", "claudescope", "dashboard", "--api", demo_collector.url,
-                             "--port", str(port), "--config", str(config)],
-                            env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url + "/_stcore/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("dashboard did not start")
+    with running_dashboard(demo_collector.url, root, "--config", str(config)) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(20)
 
 
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian's chromium (bash .ci/run installs it)")

@@ -8,9 +8,6 @@ so the Overview's "Firing alerts" panel carries a summary quoting the hostile fe
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,11 +17,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
 import pytest
 
-from claudescope.fakeapi.server import free_port
 from tests.fixtures_alerts import wait_for
+from tests.dashboard.launch import running_dashboard
 from tests.fixtures_collector import RunningCollector, call_span, start_collector
 
 pytestmark = [pytest.mark.browser,
@@ -122,27 +118,8 @@ def hostile_collector(tmp_path_factory: pytest.TempPathFactory, pixels: Pixels) 
 @pytest.fixture(scope="module")
 def dashboard(hostile_collector: RunningCollector, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`claudescope dashboard --api URL --port P`, as a user starts it."""
-    port = free_port()
-    root = tmp_path_factory.mktemp("inject-dash")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDESCOPE_", "OTEL_", "ANTHROPIC_"))}
-    proc = subprocess.Popen([sys.executable, "-m", "claudescope", "dashboard", "--api", hostile_collector.url,
-                             "--port", str(port)], env=env, cwd=root, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url + "/_stcore/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("dashboard did not start")
+    with running_dashboard(hostile_collector.url, tmp_path_factory.mktemp("inject-dash")) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(20)
 
 
 def _assert_inert(page: Any, pixels: Pixels, where: str) -> None:

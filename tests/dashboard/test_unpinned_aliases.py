@@ -6,20 +6,15 @@ The dashboard app rendered by AppTest from its entry script against a real colle
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.dashboard.conftest import APP
-from claudescope.fakeapi.server import free_port
+from tests.dashboard.launch import running_dashboard
 from tests.fixtures_collector import call_span, start_collector
 
 HIDDEN = "search\u202e"  # a span value: shown with its hidden character as an escape
@@ -70,21 +65,9 @@ def test_the_table_renders_in_a_browser(tmp_path: Path) -> None:
     keeps an accessible copy of them in the page) show the aliases, not the pinned snapshot."""
     playwright = pytest.importorskip("playwright.sync_api")
     collector = start_collector(tmp_path / "data")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDESCOPE_", "OTEL_", "ANTHROPIC_"))}
-    proc = subprocess.Popen([sys.executable, "-m", "claudescope", "dashboard", "--api", collector.url, "--port", str(port)],
-                            env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert collector.post_spans(_spans()).status_code == 200
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url + "/_stcore/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        with playwright.sync_playwright() as p:
+        with running_dashboard(collector.url, tmp_path) as url, playwright.sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page(viewport={"width": 1500, "height": 1000})
@@ -100,6 +83,4 @@ def test_the_table_renders_in_a_browser(tmp_path: Path) -> None:
             ["search\\u202e", "claude-haiku-4-5", "claude-haiku-4-5-20251001", "1"],
         ]
     finally:
-        proc.terminate()
-        proc.wait(20)
         collector.stop()
