@@ -108,7 +108,8 @@ class Normalizer:
             return
         if source == cc.SOURCE:
             cc.span_picks(picked, rest, feature=self._claude_code.feature)
-        _split_from_output_value(producer, attrs, picked)
+        if producer.split == pr.SPLIT_OUTPUT_VALUE:
+            _split_from_output_value(producer, attrs, picked)
         usage = _invalid(span) or _usage(picked, producer)
         if isinstance(usage, str):  # why it cannot be a call (ids, times, a count no call has)
             batch.rejected[usage] += 1
@@ -130,35 +131,34 @@ class Normalizer:
             error_type = "error"
         request_model = _str(p.get("request_model"))
         response_model = _str(p.get("response_model"))
-        at = _EPOCH + timedelta(microseconds=start // 1000)  # priced by the prices in force at its start
-        cost, version = self._cost(operation, failed, response_model or request_model, usage, batch, at)
+        model = response_model or request_model
+        # Priced by the prices in force at its start; for a model whose price never changed, any
+        # date gives the same price, so the start time is not built (once per span).
+        at = _EPOCH + timedelta(microseconds=start // 1000) if self._prices.dated(model) else None
+        # The one billing rule: NULL when unpriced or unstorable, zero when unbilled.
+        cost = self._prices.bill(operation, failed=failed, model=model, usage=usage, at=at)
+        if cost[0] is None:
+            batch.unpriced += 1
         if rest.get(estimates.CACHE_SPLIT_ESTIMATED):  # priced at 5m: the row gives its bounds
-            estimates.mark(rest, self._prices, operation, failed, response_model or request_model, usage, at=at)
+            estimates.mark(rest, self._prices, operation, failed, model, usage, at=at)
         ttft = _num(p.get("ttft_s"))
-        params = _parameters(p)
+        params = _parameters(p) if "invocation_parameters" in p else None
+        stream = _bool(p.get("stream"))
+        retries = _int32(p.get("retries"))
         # Order is SPANS_ARROW_SCHEMA's (checked at import below).
         return (
             span.trace_id.hex(), span.span_id.hex(), start // 1000, end // 1000, (end - start) / 1e6,
             ttft * 1000.0 if ttft is not None else None, service, operation, request_model, response_model,
-            pr.stream_of(producer, _bool(p.get("stream")), params), "error" if failed else "ok", error_type,
-            _int32(p.get("http_status")), pr.retries_of(producer, _int32(p.get("retries"))),
+            stream if stream is not None else pr.stream_of(producer, None, params), "error" if failed else "ok",
+            error_type, _int32(p.get("http_status")), retries if retries is not None else pr.retries_of(producer, None),
             _stop_reason(p, producer), _max_tokens(p, params),
             usage.input_tokens, usage.cache_read_tokens, usage.cache_write_5m_tokens, usage.cache_write_1h_tokens,
             usage.output_tokens, usage.web_search_requests, usage.service_tier, usage.inference_geo, usage.speed,
             _str(p.get("user_id")), _str(p.get("feature")), _str(p.get("prompt_version")),
-            *cost, version, *_ids(p), producer.source,
+            *cost, *_ids(p), producer.source,
             _JSON.encode(rest) if rest else None,
             span.parent_span_id.hex() or None, producer.rank, False, ingested,
         )
-
-    def _cost(
-        self, operation: str, failed: bool, model: str | None, usage: Usage, batch: Batch, at: datetime,
-    ) -> tuple[tuple[Any, ...], str | None]:
-        # The one billing rule (PriceTable.bill): NULL when unpriced or unstorable, zero when unbilled.
-        *parts, version = self._prices.bill(operation, failed=failed, model=model, usage=usage, at=at)
-        if parts[0] is None:
-            batch.unpriced += 1
-        return tuple(parts), version
 
 
 # GenAI operations that wrap calls (an agent's turn, a tool) but are not API calls themselves.
@@ -225,29 +225,23 @@ def _counted_apart(usage: Usage, rest: dict[str, Any]) -> Usage:
     return replace(usage, input_tokens=0, cache_read_tokens=0, cache_write_5m_tokens=0, cache_write_1h_tokens=0)
 
 
-class _BadCount(ValueError):
-    """A usage count no real call has; its message is the span's rejection reason."""
-
-
-def _checked(name: str, value: Any) -> int:
-    n = _count(value)
-    if 0 <= n <= MAX_CALL_COUNT:  # every real count: skip building a reason (7 counts a span)
-        return n
-    raise _BadCount(count_problem(name, n) or name)
+# The counts a span's usage is read from, in the order their range is checked: the first one no
+# real call has names the span's rejection reason.
+_CHECKED_COUNTS = (
+    "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens", "cache_write_5m_tokens", "input_tokens",
+    "input_tokens", "output_tokens", "web_search_requests",
+)
 
 
 def _usage(p: dict[str, Any], producer: pr.Producer) -> Usage | str:
-    """The call's usage, or the reason a count makes it no real call (checked before deriving)."""
-    try:
-        return _read_usage(p, producer)
-    except _BadCount as exc:
-        return str(exc)
+    """The call's usage, or the reason a count makes it no real call.
 
-
-def _read_usage(p: dict[str, Any], producer: pr.Producer) -> Usage:
+    Every count is read leniently and then range-checked once, together (the hot path: one
+    check per span, not one per count); derived counts come from in-range counts only then.
+    """
     raw = _raw_usage(p) if "usage_raw" in p else None
-    cache_read = _checked("cache_read_tokens", raw.get("cache_read_input_tokens") if raw else p.get("cache_read"))
-    write_total = _checked("cache_write_tokens", raw.get("cache_creation_input_tokens") if raw else p.get("cache_write"))
+    cache_read = _count(raw.get("cache_read_input_tokens") if raw else p.get("cache_read"))
+    write_total = _count(raw.get("cache_creation_input_tokens") if raw else p.get("cache_write"))
     w5m, w1h = p.get("cache_write_5m"), p.get("cache_write_1h")
     split = raw.get("cache_creation") if raw else None
     if isinstance(split, dict):
@@ -255,22 +249,28 @@ def _read_usage(p: dict[str, Any], producer: pr.Producer) -> Usage:
     if w5m is None and w1h is None:
         w5m_n, w1h_n = write_total, 0  # no TTL split reported: the default 5-minute cache
     else:
-        w1h_n = _checked("cache_write_1h_tokens", w1h)
-        w5m_n = _checked("cache_write_5m_tokens", w5m) if w5m is not None else max(write_total - w1h_n, 0)
+        w1h_n = _count(w1h)
+        w5m_n = _count(w5m) if w5m is not None else max(write_total - w1h_n, 0)
     uncached = p.get("uncached_input")
     if raw and "input_tokens" in raw:
         uncached = raw["input_tokens"]
+    total = 0
     if uncached is None:
-        total = _checked("input_tokens", p.get("input_total"))
+        total = _count(p.get("input_total"))
         uncached = max(total - cache_read - max(write_total, w5m_n + w1h_n), 0) if producer.input_is_total else total
-    output = raw.get("output_tokens") if raw and "output_tokens" in raw else p.get("output")
+    uncached = _count(uncached)
+    output = _count(raw.get("output_tokens") if raw and "output_tokens" in raw else p.get("output"))
+    web = _count(p.get("web_search")) or (_raw_web_search(raw) if raw else 0)
+    counts = (cache_read, write_total, w1h_n, w5m_n, total, uncached, output, web)
+    if min(counts) < 0 or max(counts) > MAX_CALL_COUNT:
+        return next(filter(None, map(count_problem, _CHECKED_COUNTS, counts)))
     return Usage(
-        input_tokens=_checked("input_tokens", uncached),
+        input_tokens=uncached,
         cache_read_tokens=cache_read,
         cache_write_5m_tokens=w5m_n,
         cache_write_1h_tokens=w1h_n,
-        output_tokens=_checked("output_tokens", output),
-        web_search_requests=_checked("web_search_requests", p.get("web_search")) or _raw_web_search(raw),
+        output_tokens=output,
+        web_search_requests=web,
         service_tier=_str(p.get("service_tier")) or _str((raw or {}).get("service_tier")),
         inference_geo=_str(p.get("inference_geo")) or _str((raw or {}).get("inference_geo")),
         speed=_str(p.get("speed")) or _str((raw or {}).get("speed")),
@@ -279,7 +279,7 @@ def _read_usage(p: dict[str, Any], producer: pr.Producer) -> Usage:
 
 def _raw_web_search(raw: dict[str, Any] | None) -> int:
     tools = raw.get("server_tool_use") if raw else None
-    return _checked("web_search_requests", tools.get("web_search_requests")) if isinstance(tools, dict) else 0
+    return _count(tools.get("web_search_requests")) if isinstance(tools, dict) else 0
 
 
 def _raw_usage(p: dict[str, Any]) -> dict[str, Any] | None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from claudescope.collector import merge
 from claudescope.collector import producers as pr
@@ -41,11 +42,13 @@ _KEYS = ("trace_id", "span_id", "parent_span_id", "response_id", "request_id", "
          "superseded", "operation", "output_tokens")
 _INPUTS = ("input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens")
 _SUPERSEDED = SPANS_ARROW_SCHEMA.names.index("superseded")
-Facts = dict[str, Any] | tuple[pa.Table, int]  # a row, or where to read it
 
 
 @dataclass(eq=False, slots=True)
 class _Entry:
+    # Up to 100k of these live in the collector, and every garbage collection walks them: an
+    # entry holds no container of its own (a lone call's group is None, its row is found by
+    # reference to its batch), so it costs one tracked object, not four.
     span_id: str
     parent: str | None
     response_id: str | None
@@ -56,17 +59,13 @@ class _Entry:
     start: int | None = None  # microseconds
     end: int | None = None
     operation: str | None = None
-    tokens: tuple[int, int] | None = None  # (input with cache, output), None when unknown
-    facts: Facts | None = None
-    group: list[_Entry] = None  # type: ignore[assignment]  # set to [self] at creation
+    inputs: int = 0  # input with cache reads and writes
+    output: int | None = None  # None when the token counts are unknown
+    facts: pa.Table | dict[str, Any] | None = None  # its batch (row ``row``), or its merged row
+    row: int = 0
+    group: list[_Entry] | None = None  # the copies of its call, None while it is alone
     index: int | None = None  # its row in the table being resolved
     trace: str = ""
-    keys: tuple[str, ...] = ()  # the ids it is matched by across traces
-
-    def __post_init__(self) -> None:
-        # msg_ and req_ ids never collide (their prefixes differ), so the ids are the keys as is.
-        self.keys = tuple(k for k in (self.response_id, self.request_id) if k)
-        self.group = [self]
 
 
 class StackIndex:
@@ -78,7 +77,7 @@ class StackIndex:
         self._traces: OrderedDict[str, list[_Entry]] = OrderedDict()
         # Producers stacked on one call do not always share a trace (an outer wrapper may start a
         # root span of its own), so ids are also matched across traces.
-        self._ids: OrderedDict[str, tuple[str, _Entry]] = OrderedDict()
+        self._ids: OrderedDict[str, _Entry] = OrderedDict()
         self._merged: deque[_Entry] = deque()  # entries holding a merged row (bounded)
         self._recent: deque[tuple[int, list[_Entry]]] = deque()  # (bytes, entries) of recent batches
         self._recent_bytes = 0
@@ -95,17 +94,17 @@ class StackIndex:
         columns = [table.column(name).to_pylist() for name in _KEYS]
         starts = table.column("start_time").cast(pa.int64()).to_pylist()
         ends = table.column("end_time").cast(pa.int64()).to_pylist()
-        inputs = [sum(values) for values in zip(*(table.column(n).fill_null(0).to_pylist() for n in _INPUTS), strict=True)]
+        inputs = _sum(table, _INPUTS).to_pylist()
         new = []
-        for index, key in enumerate(zip(*columns, strict=True)):
-            entry = self._resolve_one(key, starts[index], ends[index], inputs[index], (table, index))
+        for index, key in enumerate(zip(*columns, starts, ends, inputs, strict=True)):
+            entry = self._resolve_one(key, table, index)
             if entry is not None:
                 new.append(entry)
         self._remember(table, new)
         newly: list[tuple[str, str]] = []
         flags = columns[_KEYS.index("superseded")]
         merged: dict[int, dict[str, Any]] = {}
-        for group in {id(e.group): e.group for e in new if len(e.group) > 1}.values():
+        for group in {id(e.group): e.group for e in new if e.group is not None}.values():
             self._settle(group, flags, merged, newly)
         for entry in new:
             entry.index = None
@@ -117,19 +116,22 @@ class StackIndex:
             table = pa.concat_tables([table.filter(keep), rows])
         return table, newly
 
-    def _resolve_one(self, key: tuple[Any, ...], start: int | None, end: int | None, inputs: int, facts: Facts) -> _Entry | None:
-        """Index one new call span and join it to the copies of its call; None for a resend."""
-        trace_id, span_id, parent, response_id, request_id, rank, source, superseded, operation, output = key
+    def _resolve_one(self, key: tuple[Any, ...], table: pa.Table, index: int) -> _Entry | None:
+        """Index one new call span (its ``_KEYS``, start, end and inputs) and join it to the
+        copies of its call; None for a resend."""
+        (trace_id, span_id, parent, response_id, request_id, rank, source, superseded, operation, output,
+         start, end, inputs) = key
         entries = self._traces.get(trace_id)
         if entries and any(e.span_id == span_id for e in entries):
             return None  # a resend: the store ignores it, first copy wins
-        tokens = (inputs, int(output)) if output is not None else None
-        entry = _Entry(span_id, parent, response_id, request_id, int(rank), source, bool(superseded),
-                       start, end, operation, tokens, facts, index=facts[1] if isinstance(facts, tuple) else None)
-        for key_ in entry.keys:
-            twin = self._ids.get(key_)
-            if twin is not None and twin[1].span_id != span_id and not _contradict(entry, twin[1]):
-                _join(entry, twin[1])
+        # The columns are typed (int64 rank and output): no conversion but superseded's NULL.
+        entry = _Entry(span_id, parent, response_id, request_id, rank, source, bool(superseded), start, end, operation,
+                       inputs, output, table, index, None, index)
+        # msg_ and req_ ids never collide (their prefixes differ), so the ids are the keys as is.
+        for key_ in (response_id, request_id):
+            twin = self._ids.get(key_) if key_ else None
+            if twin is not None and twin.span_id != span_id and not _contradict(entry, twin):
+                _join(entry, twin)
         # Strongest relation first; a copy may bridge two groups (a span whose parent is one
         # producer's copy and whose sibling is another's), one copy per producer still.
         if entries:  # most calls are alone in their trace: nothing to relate
@@ -147,9 +149,9 @@ class StackIndex:
         old_visible = [e for e in group if e.index is None and not e.superseded]
         carrier = new[0]
         if all(e.facts is not None for e in group):
-            copies = [_row(e.facts) for e in group if e.facts is not None]
-            best: dict[str, Any] | None = merge.merged(_row(carrier.facts), copies, self._prices)
-            keep = old_visible if len(old_visible) == 1 and merge.same_facts(_row(old_visible[0].facts), best) else []
+            copies = [_row(e) for e in group]
+            best: dict[str, Any] | None = merge.merged(_row(carrier), copies, self._prices)
+            keep = old_visible if len(old_visible) == 1 and merge.same_facts(_row(old_visible[0]), best) else []
         else:  # a copy stored before a restart: its facts are gone, the preferred copy is shown
             best = None
             keep = [e for e in old_visible if (e.rank, e.span_id) < (carrier.rank, carrier.span_id)][:1]
@@ -176,16 +178,18 @@ class StackIndex:
             dropped, old = self._recent.popleft()
             self._recent_bytes -= dropped
             for entry in old:
-                if isinstance(entry.facts, tuple):
+                if not isinstance(entry.facts, dict):
                     entry.facts = None
 
     def _add(self, trace_id: str, entry: _Entry) -> None:
         entry.trace = trace_id
         ids = self._ids
-        for key in entry.keys:
+        for key in (entry.response_id, entry.request_id):
+            if not key:
+                continue
             if key in ids:
                 ids.move_to_end(key)
-            ids[key] = (trace_id, entry)
+            ids[key] = entry
         while len(ids) > self._max:
             ids.popitem(last=False)
         entries = self._traces.get(trace_id)
@@ -198,12 +202,20 @@ class StackIndex:
             self._traces.move_to_end(trace_id)
 
 
-def _row(facts: Facts | None) -> dict[str, Any]:
+def _row(entry: _Entry) -> dict[str, Any]:
     """A copy's row (read from its batch when it is kept by reference)."""
-    if isinstance(facts, tuple):
-        table, index = facts
-        return table.slice(index, 1).to_pylist()[0]
+    facts = entry.facts
+    if isinstance(facts, pa.Table):
+        return facts.slice(entry.row, 1).to_pylist()[0]
     return facts or {}
+
+
+def _sum(table: pa.Table, names: tuple[str, ...]) -> pa.Array:
+    """The sum of integer columns, a NULL counted as 0."""
+    total = table.column(names[0]).fill_null(0)
+    for name in names[1:]:
+        total = pc.add_checked(total, table.column(name).fill_null(0))
+    return total
 
 
 def match_keys(response_ids: list[str | None], request_ids: list[str | None]) -> list[str | None]:
@@ -220,11 +232,13 @@ def _contradict(a: _Entry, b: _Entry) -> bool:
 
 def _strength(a: _Entry, b: _Entry) -> int | None:
     """How two id-less copies in one trace are related, or None when they are not one call."""
-    if b.group is a.group or _contradict(a, b):
+    if a is b or (a.group is not None and b.group is a.group) or _contradict(a, b):
         return None
-    if {e.source for e in a.group} & {e.source for e in b.group}:
+    if {e.source for e in a.group or (a,)} & {e.source for e in b.group or (b,)}:
         return None  # at most one copy per producer
-    if a.operation != b.operation or (a.tokens and b.tokens and a.tokens != b.tokens):
+    if a.operation != b.operation or (
+        a.output is not None and b.output is not None and (a.inputs, a.output) != (b.inputs, b.output)
+    ):
         return None
     if (a.parent is not None and a.parent == b.span_id) or (b.parent is not None and b.parent == a.span_id):
         return _PARENT
@@ -245,8 +259,8 @@ def _overlap(a: _Entry, b: _Entry) -> float:
 
 def _join(entry: _Entry, other: _Entry) -> None:
     """Put the two copies' groups together (one call)."""
-    if entry.group is other.group:
+    if entry is other or (entry.group is not None and entry.group is other.group):
         return
-    joined = entry.group + other.group
+    joined = (entry.group or [entry]) + (other.group or [other])
     for member in joined:
         member.group = joined

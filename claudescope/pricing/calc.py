@@ -68,6 +68,7 @@ UNBILLED_OPERATIONS = frozenset((
 ))
 _ONE = Decimal(1)
 _PER_TOKEN = Decimal("1e-6")  # table rates are per million tokens
+_NOT_CACHED: object = object()  # a model id _lookup has not seen yet (None is cached too)
 _MAX_CACHED_IDS = 10_000  # model ids come from spans: bound what a hostile sender can grow
 
 # cost_usd, cost_input_usd, cost_output_usd, cost_cache_read_usd, cost_cache_write_usd,
@@ -213,6 +214,15 @@ class PriceTable:
         compiled = self._lookup(model)
         return None if compiled is None else compiled.entry
 
+    def dated(self, model: str | None) -> bool:
+        """Whether ``model``'s price ever changed, so that a call's start time decides its price.
+
+        False for a model priced the same at every date, and for an unpriced one (no date gives it
+        a price): a caller can skip building the start time then (the ingest hot path).
+        """
+        compiled = self._lookup(model) if model else None
+        return compiled is not None and compiled.always is None
+
     def rates(self, model: str | None, usage: Usage, *, at: dt.datetime | None = None) -> TokenRates | None:
         """Per-token USD rates for ``usage`` on ``model`` at ``at``, every multiplier folded in.
 
@@ -224,7 +234,9 @@ class PriceTable:
         """
         if not model:
             return None
-        compiled = self._lookup(model)
+        compiled = self._ids.get(model, _NOT_CACHED)  # _lookup's cache, read inline (once per span)
+        if compiled is _NOT_CACHED:
+            compiled = self._lookup(model)
         if compiled is None:
             return None
         period = compiled.always or compiled.at(at)  # the common case skips the date entirely
@@ -251,15 +263,7 @@ class PriceTable:
         rates = self.rates(model, usage, at=at)
         if rates is None:
             return None
-        return Cost(
-            input_usd=_money(usage.input_tokens * rates.input),
-            output_usd=_money(usage.output_tokens * rates.output),
-            cache_read_usd=_money(usage.cache_read_tokens * rates.cache_read),
-            cache_write_usd=_money(usage.cache_write_5m_tokens * rates.cache_write_5m
-                                   + usage.cache_write_1h_tokens * rates.cache_write_1h),
-            other_usd=_money(usage.web_search_requests * self._modifiers.web_search_per_request),
-            price_version=self._data.version,
-        )
+        return Cost(*self._parts(usage, rates), price_version=self._data.version)
 
     def bill(
         self, operation: str, *, failed: bool, model: str | None, usage: Usage, at: dt.datetime | None = None,
@@ -268,12 +272,24 @@ class PriceTable:
 
         A failed call, a token count and batch bookkeeping bill nothing: zero, not unknown
         (SPEC §4; a batch's results are priced one by one as ``batch_result``). Every other
-        operation is priced by :meth:`cost_columns` at ``at``, the call's start time (UTC; None:
-        the current prices).
+        operation gives the :meth:`cost_columns` of ``usage`` at ``at``, the call's start time
+        (UTC; None: the current prices).
         """
         if failed or operation in UNBILLED_OPERATIONS:
             return (_ZERO,) * 6 + (self._data.version,)
-        return self.cost_columns(model, usage, at=at)
+        # cost_columns, inline: what price() computes without building a Cost (once per ingested span).
+        try:
+            rates = self.rates(model, usage, at=at)
+            if rates is None:
+                return _UNPRICED
+            parts = self._parts(usage, rates)
+        except InvalidOperation:  # quantize needs more than 28 digits: far past the store's range
+            return (None,) * 6 + (self._data.version + COST_OVERFLOW,)
+        total = parts[0] + parts[1] + parts[2] + parts[3] + parts[4]  # Cost.total_usd's order
+        # Rates and counts are never negative, so the total bounds every part: one check suffices.
+        if total >= MAX_STORED_USD:
+            return (None,) * 6 + (self._data.version + COST_OVERFLOW,)
+        return (total, *parts, self._data.version)
 
     def cost_columns(self, model: str | None, usage: Usage, *, at: dt.datetime | None = None) -> CostColumns:
         """The stored cost columns of one billed call: the one rule for ingest and reprice.
@@ -282,18 +298,22 @@ class PriceTable:
         gives NULL money and ``price_version`` + ``COST_OVERFLOW``: the call is real, its price
         is not storable, and the row says so instead of failing its whole batch.
         """
-        try:
-            cost = self.price(model, usage, at=at)
-        except InvalidOperation:  # quantize needs more than 28 digits: far past the store's range
-            return (None,) * 6 + (self._data.version + COST_OVERFLOW,)
-        if cost is None:
-            return _UNPRICED
-        total = cost.total_usd
-        # Rates and counts are never negative, so the total bounds every part: one check suffices.
-        if total >= MAX_STORED_USD:
-            return (None,) * 6 + (cost.price_version + COST_OVERFLOW,)
-        return (total, cost.input_usd, cost.output_usd, cost.cache_read_usd, cost.cache_write_usd, cost.other_usd,
-                cost.price_version)
+        return self.bill("chat", failed=False, model=model, usage=usage, at=at)
+
+    def _parts(self, usage: Usage, rates: TokenRates) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal]:
+        """(input, output, cache read, cache write, other) USD of ``usage`` at ``rates``, quantized.
+
+        Raises:
+            InvalidOperation: a part needs more than 28 digits (far past the store's range).
+        """
+        return (
+            _money(usage.input_tokens * rates.input),
+            _money(usage.output_tokens * rates.output),
+            _money(usage.cache_read_tokens * rates.cache_read),
+            _money(usage.cache_write_5m_tokens * rates.cache_write_5m
+                   + usage.cache_write_1h_tokens * rates.cache_write_1h),
+            _money(usage.web_search_requests * self._modifiers.web_search_per_request),
+        )
 
     def _rates(self, compiled: _CompiledPeriod, band: bool, batch: bool, geo: Decimal | None, fast: bool) -> TokenRates:
         """Per-token rates with every applicable multiplier folded in (cached per combination)."""
