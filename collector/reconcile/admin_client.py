@@ -17,7 +17,7 @@ import httpx
 
 from claudescope.config import AdminKey
 
-__all__ = ["AdminApi", "AdminApiError"]
+__all__ = ["AdminApi", "AdminApiError", "one_line"]
 
 ANTHROPIC_VERSION = "2023-06-01"
 SPEND_LIMITS_BETA = "spend-limit-reads-2026-09-26"
@@ -98,7 +98,13 @@ def _message(response: httpx.Response) -> str:
         text = f"{error.get('type', 'error')}: {error.get('message', '')}"
     except (ValueError, AttributeError):
         text = response.text
-    return " ".join(str(text).split())[:300]
+    return one_line(text, 300)
+
+
+def one_line(value: object, limit: int = 500) -> str:
+    """``value``'s text on one line, at most ``limit`` characters (an exception without text: its class name)."""
+    text = " ".join(str(value).split())[:limit]
+    return text or (type(value).__name__ if isinstance(value, BaseException) else "")
 
 
 def _rfc3339(moment: datetime) -> str:

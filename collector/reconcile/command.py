@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from claudescope.collector.admin_api import pricing_to_json
-from claudescope.collector.reconcile.admin_client import AdminApi, AdminApiError
+from claudescope.collector.reconcile.admin_client import AdminApi, AdminApiError, one_line
 from claudescope.collector.reconcile.job import NO_KEY, ReconcileRequest, default_period, fetch_reports
 from claudescope.collector.store import StoreError
 from claudescope.collector.target import UseFile, choose, open_local
@@ -102,7 +102,7 @@ def _submit(config: Config, api_url: str | None, request: ReconcileRequest) -> d
     except httpx.HTTPError as exc:
         raise StoreError(f"the collector at {remote.url} stopped answering ({type(exc).__name__}); run it again") from None
     if r.status_code != 200:
-        raise StoreError(f"the collector at {remote.url} answered {r.status_code}: {' '.join(r.text.split())[:300]}")
+        raise StoreError(f"the collector at {remote.url} answered {r.status_code}: {one_line(r.text, 300)}")
     body: dict[str, Any] = r.json()
     return body
 

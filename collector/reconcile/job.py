@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from claudescope.collector.reconcile.admin_client import AdminApi, AdminApiError
+from claudescope.collector.reconcile.admin_client import AdminApi, AdminApiError, one_line
 from claudescope.collector.reconcile.bill import BILL_GROUP_BY, USAGE_GROUP_BY, BillError, bill_cells
 from claudescope.collector.reconcile.compare import calls_cells, canonical_model, compare
 from claudescope.collector.store import Store
@@ -179,7 +179,7 @@ def record_failure(store: Store, config: Config, *, since: date, until: date, tr
     """Store a run that could not compare (``error`` set, no rows) and return its report."""
     now = datetime.now(UTC)
     run_id = _run_id(now)
-    line = " ".join(error.split())[:500]
+    line = one_line(error)
     store.record_reconcile_run((run_id, now, trigger, since, until, config.reconcile.tolerance, None, None, 0, 0, line), [])
     return RunReport(run_id, since, until, error=line, tolerance=config.reconcile.tolerance)
 

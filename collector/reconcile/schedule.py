@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
+from claudescope.collector.reconcile.admin_client import one_line
 from claudescope.collector.reconcile.job import default_period, reconcile_from_api
 from claudescope.collector.store import Store, StoreError
 from claudescope.config import Config
@@ -80,10 +81,10 @@ class DailyReconcile:
         try:
             report = reconcile_from_api(self._store, self._config, since=since, until=until, trigger="daily")
         except Exception as exc:  # the job records the failed run; the schedule goes on
-            log.warning("daily reconcile %s..%s failed: %s", since, until, _one_line(exc))
+            log.warning("daily reconcile %s..%s failed: %s", since, until, one_line(exc))
             return
         if report.error:
-            log.warning("daily reconcile %s..%s failed: %s", since, until, _one_line(report.error))
+            log.warning("daily reconcile %s..%s failed: %s", since, until, one_line(report.error))
         else:
             log.info("daily reconcile %s..%s done: %d rows compared, %d do not match the bill",
                      since, until, report.rows_compared, report.rows_mismatched)
@@ -92,7 +93,7 @@ class DailyReconcile:
         try:
             return catch_up_due(self._store.last_finished_reconcile_at(), self._clock())
         except StoreError as exc:
-            log.warning("daily reconcile: cannot read the last run (%s); running one now", _one_line(exc))
+            log.warning("daily reconcile: cannot read the last run (%s); running one now", one_line(exc))
             return True
 
     def _loop(self) -> None:
@@ -112,6 +113,3 @@ class DailyReconcile:
                 return True
         return self._stop.is_set()
 
-
-def _one_line(value: object) -> str:
-    return " ".join(str(value).split())[:500]

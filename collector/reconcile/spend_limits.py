@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from claudescope.collector.reconcile.admin_client import AdminApi, AdminApiError
+from claudescope.collector.reconcile.admin_client import AdminApi, AdminApiError, one_line
 from claudescope.collector.store import Store, StoreError
 from claudescope.config import AdminKey, ReconcileConfig
 
@@ -40,7 +40,7 @@ class SpendLimit:
     is_enabled: bool
 
     def row(self, fetched_at: datetime) -> tuple[Any, ...]:
-        """The ``spend_limits`` row (column order of ``sql_spend_limits.SPEND_LIMIT_COLUMNS``)."""
+        """The ``spend_limits`` row (column order of ``sql_reconcile.SPEND_LIMIT_COLUMNS``)."""
         return (fetched_at, self.limit_id, self.scope_type, self.workspace_id, self.period,
                 self.amount_usd, self.currency, self.is_enabled)
 
@@ -126,7 +126,7 @@ class SpendLimitPoller:
             fetched_at = datetime.now(UTC)
             self._store.replace_spend_limits([limit.row(fetched_at) for limit in limits])
         except (AdminApiError, StoreError) as exc:
-            log.warning("spend limits not refreshed (the previous ones are kept): %s", _one_line(exc))
+            log.warning("spend limits not refreshed (the previous ones are kept): %s", one_line(exc))
             return None
         return len(limits)
 
@@ -136,7 +136,7 @@ class SpendLimitPoller:
             try:
                 count = self.poll_once()
             except Exception as exc:  # a bug here must not end the polling for good
-                log.warning("spend limits not refreshed: %s: %s", type(exc).__name__, _one_line(exc))
+                log.warning("spend limits not refreshed: %s: %s", type(exc).__name__, one_line(exc))
                 count = None
             if count is not None and count != previous:
                 log.info("spend limits: %d read from the Admin API", count)
@@ -144,7 +144,4 @@ class SpendLimitPoller:
             if self._stop.wait(self._every_s):
                 return
 
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:500] or type(exc).__name__
 
