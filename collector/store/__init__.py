@@ -4,9 +4,9 @@
 tables folded in and compacted behind ingest; ``health`` connects and reopens the file after a
 fatal error; ``migrate`` applies the plain-SQL migrations (``migration_files``); ``readonly``
 and ``sql_guard`` run user queries under limits. Every SQL statement of the collector lives in
-this package, by kind: ``sql_writes``, ``sql_rollups``, ``sql_admin``, ``sql_spend_limits`` (what
-``admin_data`` keeps of the Admin API), ``sql_reconcile`` (``reconcile_records``: the calls side of
-a reconciliation and its runs) (and the guard's own).
+this package, by kind: ``sql_writes``, ``sql_rollups``, ``sql_admin``, ``sql_reconcile``
+(``reconcile_records``: the calls side of a reconciliation, its runs, and the spend limits polled
+from the Admin API), and the guard's own.
 ``errors`` is the one error tree its callers catch: no DuckDB error leaves the package.
 """
 

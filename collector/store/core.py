@@ -23,7 +23,6 @@ import pyarrow.compute as pc
 
 from claudescope.collector.columns import CALLS_ARROW_SCHEMA, SPANS_ARROW_SCHEMA
 from claudescope.collector.store import sql_admin, sql_writes
-from claudescope.collector.store.admin_data import AdminData
 from claudescope.collector.store.errors import QueryRefused, StoreError, StoreUnavailable, first_line, translating
 from claudescope.collector.store.health import StoreHealth, connect, restoring_path
 from claudescope.collector.store.migrate import migrate
@@ -39,7 +38,7 @@ _TICK = timedelta(microseconds=1)
 _INGESTED_AT = SPANS_ARROW_SCHEMA.get_field_index("ingested_at")
 
 
-class Store(RollupUpkeep, StoreHealth, ReadQueries, AdminData, ReconcileRecords):
+class Store(RollupUpkeep, StoreHealth, ReadQueries, ReconcileRecords):
     """The collector's DuckDB file. Build with :meth:`open`."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, *, read_only: bool) -> None:

@@ -1,4 +1,5 @@
-"""SQL of reconciliation (docs/reconciliation.md): the calls side of the comparison, and a run's records."""
+"""SQL of reconciliation (docs/reconciliation.md): the calls side of the comparison, a run's records,
+and the Admin API spend limits the collector polls."""
 
 from __future__ import annotations
 
@@ -28,3 +29,14 @@ CALLS_BY_DAY = (
 INSERT_RUN = "INSERT INTO reconcile_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # One placeholder per reconciliation column (run_id first, then ReconRow's fields in order).
 INSERT_ROW = "INSERT INTO reconciliation VALUES (" + ", ".join(["?"] * 26) + ")"
+
+# Any trigger counts: a `claudescope reconcile` that finished an hour ago makes a catch-up run pointless.
+LAST_FINISHED_RECONCILE = "SELECT max(run_at) FROM reconcile_runs WHERE error IS NULL"
+
+SPEND_LIMIT_COLUMNS = (
+    "fetched_at", "limit_id", "scope_type", "workspace_id", "period", "amount_usd", "currency", "is_enabled",
+)
+DELETE_SPEND_LIMITS = "DELETE FROM spend_limits"
+INSERT_SPEND_LIMIT = (
+    f"INSERT INTO spend_limits ({', '.join(SPEND_LIMIT_COLUMNS)}) VALUES ({', '.join('?' for _ in SPEND_LIMIT_COLUMNS)})"
+)
