@@ -15,8 +15,7 @@ from typing import Any
 
 from claudescope.alerts.durations import parse_duration
 from claudescope.alerts.whereclause import WhereError, validate_where
-from claudescope import semconv as sc
-from claudescope.call_facts import RATELIMIT_RESOURCES
+from claudescope.call_facts import RATELIMIT_RESOURCES, WORKSPACE_ID_SQL
 from claudescope.config import BudgetConfig, Config, ConfigError, RuleConfig
 from claudescope.pricing.limits import MAX_STORED_USD
 
@@ -32,7 +31,7 @@ GROUP_BY = {
     "operation": "operation",
     "request_model": "request_model",
     "model": "coalesce(response_model, request_model)",
-    "workspace": f"json_extract_string(attributes, '$.\"{sc.ANTHROPIC_WORKSPACE_ID}\"')",
+    "workspace": WORKSPACE_ID_SQL,
 }
 ERROR_CLASSES = ("any", "429", "529", "5xx", "timeout", "connection")
 

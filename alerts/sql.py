@@ -6,12 +6,11 @@ group expressions taken from a fixed table; every value is a bound parameter.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from claudescope.alerts.rules import Rule
-from claudescope.call_facts import TOTAL_INPUT_TOKENS_SQL
-from claudescope.semconv import ANTHROPIC_WORKSPACE_ID as WORKSPACE_ATTR
+from claudescope.call_facts import SPEND_PERIODS, TOTAL_INPUT_TOKENS_SQL, spend_by_limit_sql, spend_period_starts
 from claudescope.semconv import SPEND_LIMIT_ERROR_TYPES
 
 Query = tuple[str, list[Any]]
@@ -189,39 +188,14 @@ FROM reconciliation_latest WHERE day >= CAST(? AS DATE)
 GROUP BY model, day""", [(now - rule.window).date()])
 
 
-SPEND_PERIODS = ("daily", "weekly", "monthly")
-
-
-def period_starts(now: datetime) -> dict[str, datetime]:
-    """Start of the current spend-limit period (UTC day, ISO week from Monday, calendar month)."""
-    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return {"daily": day, "weekly": day - timedelta(days=day.weekday()), "monthly": day.replace(day=1)}
-
-
 def _spend_headroom(now: datetime) -> Query:
-    """Each enabled spend limit with a USD cap, and what calls spent in its current period, in
-    the whole organisation or in its workspace. Calls are read only while such a limit exists, and
-    their attributes JSON only while a workspace limit does (a month of calls, every pass)."""
-    starts = period_starts(now)
-    workspace = f"json_extract_string(attributes, '$.\"{WORKSPACE_ATTR}\"')"
-    spent = " ".join(f"WHEN '{p}' THEN s.{p}" for p in SPEND_PERIODS)
+    """Each spend limit with a USD cap and the traced spend of its current period
+    (``call_facts.spend_by_limit_sql``), keyed by scope and period."""
+    starts = spend_period_starts(now)
+    inner = spend_by_limit_sql({p: _TS for p in SPEND_PERIODS}, _TS)
     return (f"""
-WITH lim AS (
-  SELECT limit_id, scope_type, workspace_id, period, amount_usd, fetched_at FROM spend_limits
-  WHERE is_enabled AND amount_usd IS NOT NULL AND upper(currency) = 'USD'
-    AND period IN ('daily', 'weekly', 'monthly') AND (scope_type = 'organization' OR
-        (scope_type = 'workspace' AND workspace_id IS NOT NULL))),
-spend AS (
-  SELECT CASE WHEN EXISTS (SELECT 1 FROM lim WHERE scope_type = 'workspace') THEN {workspace} END AS ws,
-         coalesce(sum(cost_usd) FILTER (WHERE start_time >= {_TS}), 0) AS daily,
-         coalesce(sum(cost_usd) FILTER (WHERE start_time >= {_TS}), 0) AS weekly,
-         coalesce(sum(cost_usd) FILTER (WHERE start_time >= {_TS}), 0) AS monthly
-  FROM calls WHERE start_time >= {_TS} AND EXISTS (SELECT 1 FROM lim) GROUP BY 1)
-SELECT CASE WHEN l.scope_type = 'organization' THEN 'organization' ELSE l.workspace_id END || '|' || l.period AS key,
-       l.limit_id, l.scope_type, l.workspace_id, l.period, l.amount_usd, l.fetched_at,
-       coalesce(sum(CASE l.period {spent} END), 0) AS spent
-FROM lim l LEFT JOIN spend s ON l.scope_type = 'organization' OR s.ws = l.workspace_id
-GROUP BY ALL""", [*starts.values(), min(starts.values())])
+SELECT CASE WHEN scope_type = 'organization' THEN 'organization' ELSE workspace_id END || '|' || period AS key, *
+FROM ({inner})""", [*(starts[p] for p in SPEND_PERIODS), min(starts.values())])
 
 
 def contributors(rule: Rule, key: str, since: datetime, limit: int = 3) -> Query:

@@ -7,16 +7,14 @@ Organisation-wide like the budget: the sidebar filters do not narrow a bill or a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import pandas as pd
 
-from claudescope import semconv as sc
+from claudescope.call_facts import SPEND_PERIODS, spend_by_limit_sql, spend_period_starts
 from claudescope.dashboard.client import QueryClient
 from claudescope.dashboard.frames import to_frame
-from claudescope.dashboard.sqltext import attr, ts
-
-PERIODS = ("daily", "weekly", "monthly")
+from claudescope.dashboard.sqltext import ts
 
 
 def bill_status(client: QueryClient) -> pd.DataFrame:
@@ -41,30 +39,13 @@ def bill_mismatches(client: QueryClient, limit: int = 200) -> pd.DataFrame:
     return to_frame(client.query(sql), merge="concat").drop(columns="shard", errors="ignore")
 
 
-def period_starts(now: datetime) -> dict[str, datetime]:
-    """Start of each spend-limit period containing ``now``: UTC day, ISO week (Monday), month."""
-    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return {"daily": day, "weekly": day - timedelta(days=day.weekday()), "monthly": day.replace(day=1)}
-
-
 def spend_headroom(client: QueryClient, now: datetime) -> pd.DataFrame:
     """Each enabled spend limit with a USD cap, and what traced calls spent in its current period
     (the organisation's calls, or those carrying the limit's ``anthropic.workspace.id``)."""
-    starts = period_starts(now)
-    workspace = attr(sc.ANTHROPIC_WORKSPACE_ID)
-    sums = ", ".join(f"coalesce(sum(cost_usd) FILTER (WHERE start_time >= {ts(starts[p])}), 0) AS {p}" for p in PERIODS)
-    spent = " ".join(f"WHEN '{p}' THEN s.{p}" for p in PERIODS)
-    sql = f"""WITH lim AS (
-            SELECT limit_id, scope_type, workspace_id, period, amount_usd FROM spend_limits
-            WHERE is_enabled AND amount_usd IS NOT NULL AND upper(currency) = 'USD' AND period IN ('daily', 'weekly', 'monthly')
-              AND (scope_type = 'organization' OR (scope_type = 'workspace' AND workspace_id IS NOT NULL))),
-        spend AS (SELECT CASE WHEN EXISTS (SELECT 1 FROM lim WHERE scope_type = 'workspace') THEN {workspace} END AS ws,
-            {sums} FROM calls
-            WHERE start_time >= {ts(min(starts.values()))} AND EXISTS (SELECT 1 FROM lim) GROUP BY 1)
-        SELECT l.limit_id, l.scope_type, coalesce(l.workspace_id, '') AS workspace_id, l.period, l.amount_usd,
-            coalesce(sum(CASE l.period {spent} END), 0) AS spent_usd
-        FROM lim l LEFT JOIN spend s ON l.scope_type = 'organization' OR s.ws = l.workspace_id
-        GROUP BY ALL ORDER BY 2, 3, 4"""
+    starts = spend_period_starts(now)
+    inner = spend_by_limit_sql({p: ts(starts[p]) for p in SPEND_PERIODS}, ts(min(starts.values())))
+    sql = f"""SELECT limit_id, scope_type, coalesce(workspace_id, '') AS workspace_id, period, amount_usd,
+            spent AS spent_usd FROM ({inner}) ORDER BY 2, 3, 4"""
     tables = client.query(sql)
     keys = ["limit_id", "scope_type", "workspace_id", "period"]
     if len(tables) == 1:

@@ -3,7 +3,7 @@ and the Admin API spend limits the collector polls."""
 
 from __future__ import annotations
 
-from claudescope import semconv as sc
+from claudescope.call_facts import WORKSPACE_ID_SQL
 from claudescope.pricing import UNBILLED_OPERATIONS
 
 # The operations that bill nothing, as a SQL list (constants of the pricing rule, not input).
@@ -13,7 +13,7 @@ _UNBILLED = ", ".join(f"'{op}'" for op in sorted(UNBILLED_OPERATIONS))
 # workspace, service tier and service: tokens, costs by part, and how many have no price.
 CALLS_BY_DAY = (
     "SELECT CAST(timezone('UTC', start_time) AS DATE) AS day, request_model, response_model, "
-    f"json_extract_string(attributes, '$.\"{sc.ANTHROPIC_WORKSPACE_ID}\"') AS workspace_id, "
+    f"{WORKSPACE_ID_SQL} AS workspace_id, "
     "service_tier, service_name, count(*) AS calls, count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced_calls, "
     "sum(input_tokens) AS input_tokens, sum(cache_read_tokens) AS cache_read_tokens, "
     "sum(cache_write_5m_tokens) AS cache_write_5m_tokens, sum(cache_write_1h_tokens) AS cache_write_1h_tokens, "
