@@ -222,32 +222,25 @@ def _ctrl_c() -> Iterator[_StopRequest]:
 
 def check_collector(endpoint: str, headers: dict[str, str]) -> None:
     """Fail fast, with a clear message, when no collector answers at ``endpoint``."""
-    url = endpoint.rstrip("/") + "/healthz"
+    _probe(endpoint.rstrip("/") + "/healthz", headers, "claudescope collector",
+           "`claudescope collector` (or `claudescope up`), or pass --endpoint")
+
+
+def check_fake_api(url: str) -> None:
+    """Fail fast, with a clear message, when no bundled fake API answers at ``url``."""
+    _probe(url.rstrip("/") + "/v1/fake/billing", {}, "claudescope fake API", "`python -m claudescope.fakeapi --port PORT`")
+
+
+def _probe(url: str, headers: dict[str, str], what: str, start_with: str) -> None:
+    """Return when ``url`` answers 200; else a DemoError naming ``what`` and how to start one."""
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as answer:
             if answer.status == 200:
                 return
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise DemoError(
-            f"no claudescope collector answers at {url} ({reason}); start one with "
-            "`claudescope collector` (or `claudescope up`), or pass --endpoint"
-        ) from None
-    raise DemoError(f"the collector at {url} is not ready")
-
-
-def check_fake_api(url: str) -> None:
-    """Fail fast, with a clear message, when no bundled fake API answers at ``url``."""
-    probe = url.rstrip("/") + "/v1/fake/billing"
-    try:
-        with urllib.request.urlopen(probe, timeout=5) as answer:
-            if answer.status == 200:
-                return
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise DemoError(f"no claudescope fake API answers at {probe} ({reason}); start one with "
-                        "`python -m claudescope.fakeapi --port PORT`") from None
-    raise DemoError(f"the fake API at {probe} is not ready")
+        raise DemoError(f"no {what} answers at {url} ({reason}); start one with {start_with}") from None
+    raise DemoError(f"the {what.removeprefix('claudescope ')} at {url} is not ready")
 
 
 @contextlib.contextmanager
