@@ -220,7 +220,8 @@ class Store(RollupUpkeep, StoreHealth, ReadQueries, ReconcileRecords):
 
     @translating
     def delete_older_than(self, cutoff: datetime) -> int:
-        """Retention: drop calls that started before ``cutoff``; returns the number removed."""
+        """Retention: drop calls that started before ``cutoff``, and Claude Code's metric points
+        taken before it; returns the number of calls removed."""
         # Whole hours only: a rollup bucket must hold all of its calls or none of them.
         cutoff = _floor_hour(cutoff)
         with self._write_lock:
@@ -228,6 +229,7 @@ class Store(RollupUpkeep, StoreHealth, ReadQueries, ReconcileRecords):
 
             def delete() -> int:  # one transaction: calls and rollups lose the same hours
                 row = self._con.execute(sql_writes.DELETE_CALLS_BEFORE, [cutoff]).fetchone()
+                self._con.execute(sql_writes.DELETE_METRIC_POINTS_BEFORE, [cutoff])
                 for rollup in ROLLUPS:
                     self._con.execute(rollup.delete_before(), [cutoff])
                 return int(row[0]) if row else 0

@@ -43,6 +43,8 @@ def update_costs(source: str, columns: Sequence[str]) -> str:
 
 
 DELETE_CALLS_BEFORE = f"DELETE FROM {CALLS_TABLE} WHERE start_time < ?"
+# Claude Code's metric points carry sessions and users as calls do: retention drops them alike.
+DELETE_METRIC_POINTS_BEFORE = "DELETE FROM claude_code_metric_points WHERE time < ?"
 
 
 def append_into(table: str, source: str) -> str:

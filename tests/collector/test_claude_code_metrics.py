@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -83,6 +85,17 @@ def test_cumulative_series_count_their_last_value(collector: RunningCollector) -
     replay(collector, [("/v1/metrics", "application/x-protobuf", body)])
     (row,) = collector.query(SUMS)
     assert Decimal(row["cost_usd"]) == Decimal("0.035")
+
+
+def test_retention_drops_old_metric_points_with_the_calls(inproc) -> None:
+    day = 86_400 * 10**9
+    old, recent = time.time_ns() - 40 * day, time.time_ns() - day
+    body = _cumulative([(old, old + 1, 0.01), (recent, recent + 1, 0.02)])
+    replay(inproc, [("/v1/metrics", "application/x-protobuf", body)])
+    assert Decimal(inproc.query(SUMS)[0]["cost_usd"]) == Decimal("0.03")
+    inproc.c.store.delete_older_than(datetime.now(UTC) - timedelta(days=30))
+    (row,) = inproc.query(SUMS)
+    assert Decimal(row["cost_usd"]) == Decimal("0.02")
 
 
 def test_grpc_metrics_service_keeps_the_points(tmp_path: Path) -> None:
