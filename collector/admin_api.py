@@ -21,7 +21,8 @@ from starlette.routing import Route
 
 from claudescope.collector.query_api import ARROW_STREAM, to_arrow_ipc
 from claudescope.collector.reconcile.job import ReconcileRequest
-from claudescope.collector.store import CALLS_TABLE, QueryRefused, Store, StoreError
+from claudescope.collector import estimates
+from claudescope.collector.store import CALLS_TABLE, REPRICE_BOUNDS, QueryRefused, Store, StoreError
 from claudescope.config import Config, DatedPrice, PricingConfig
 from claudescope.config_model import PriceOverride
 from claudescope.pricing import PriceTable, Usage
@@ -81,26 +82,48 @@ def reprice_store(store: Store, prices: PriceTable, since: datetime | None) -> R
             now_unpriced += 1
         if any(new[c] != row[c] for c in _COST_COLUMNS[:-1]):
             cost_changed += 1
-        if any(new[c] != row[c] for c in _COST_COLUMNS):
-            changed.append({"trace_id": row["trace_id"], "span_id": row["span_id"], **new})
+        bounds = _bounds_patch(prices, row)
+        if bounds is not None or any(new[c] != row[c] for c in _COST_COLUMNS):
+            changed.append({"trace_id": row["trace_id"], "span_id": row["span_id"], **new, REPRICE_BOUNDS: bounds})
     if changed:
-        schema = pa.schema([("trace_id", pa.string()), ("span_id", pa.string())] + [(c, _MONEY) for c in _COST_COLUMNS[:-1]] + [("price_version", pa.string())])
+        schema = pa.schema([("trace_id", pa.string()), ("span_id", pa.string())] + [(c, _MONEY) for c in _COST_COLUMNS[:-1]]
+                           + [("price_version", pa.string()), (REPRICE_BOUNDS, pa.string())])
         store.reprice_costs(pa.Table.from_pylist(changed, schema=schema), since)
     return RepriceReport(len(rows), cost_changed, before, after, newly_priced, now_unpriced)
 
 
 def _price_row(prices: PriceTable, row: dict[str, Any]) -> dict[str, Any]:
-    usage = Usage(
+    # The ingest rule (PriceTable.bill): unbilled operations zero, NULL when unpriced or unstorable.
+    # Prices by date: the call pays the prices in force at its start_time, as at ingest.
+    columns = prices.bill(row["operation"] or "", failed=row["status"] == "error",
+                          model=_model(row), usage=_usage(row), at=row["start_time"])
+    return dict(zip(_COST_COLUMNS, columns, strict=True))
+
+
+def _bounds_patch(prices: PriceTable, row: dict[str, Any]) -> str | None:
+    """For an estimated cost whose bounds change with ``prices``: the JSON patch of its
+    attributes (a bound that became unknown is removed); else None."""
+    if not row["estimated"]:
+        return None
+    marks: dict[str, Any] = {}
+    estimates.mark(marks, prices, row["operation"] or "", row["status"] == "error", _model(row), _usage(row), at=row["start_time"])
+    low, high = marks.get(estimates.COST_LOW), marks.get(estimates.COST_HIGH)
+    if (low, high) == (row["cost_low"], row["cost_high"]):
+        return None
+    return json.dumps({estimates.COST_LOW: low, estimates.COST_HIGH: high})
+
+
+def _model(row: dict[str, Any]) -> str | None:
+    return row["response_model"] or row["request_model"]
+
+
+def _usage(row: dict[str, Any]) -> Usage:
+    return Usage(
         input_tokens=row["input_tokens"] or 0, cache_read_tokens=row["cache_read_tokens"] or 0,
         cache_write_5m_tokens=row["cache_write_5m_tokens"] or 0, cache_write_1h_tokens=row["cache_write_1h_tokens"] or 0,
         output_tokens=row["output_tokens"] or 0, web_search_requests=row["web_search_requests"] or 0,
         service_tier=row["service_tier"], inference_geo=row["inference_geo"], speed=row["speed"],
     )
-    # The ingest rule (PriceTable.bill): unbilled operations zero, NULL when unpriced or unstorable.
-    # Prices by date: the call pays the prices in force at its start_time, as at ingest.
-    columns = prices.bill(row["operation"] or "", failed=row["status"] == "error",
-                          model=row["response_model"] or row["request_model"], usage=usage, at=row["start_time"])
-    return dict(zip(_COST_COLUMNS, columns, strict=True))
 
 
 def pricing_to_json(pricing: PricingConfig) -> dict[str, Any]:

@@ -19,9 +19,10 @@ from claudescope.collector.store.errors import (
 from claudescope.collector.store.health import restoring_path
 from claudescope.collector.store.migration_files import load_migrations
 from claudescope.collector.store.readonly import statement_types
+from claudescope.collector.store.sql_writes import REPRICE_BOUNDS
 
 __all__ = [
     "CALLS_ARROW_SCHEMA", "CALLS_TABLE", "EXTRA_COLUMNS", "SPANS_ARROW_SCHEMA", "Conflict", "MigrationError", "QueryBusy",
-    "QueryFailed", "QueryRefused", "QueryTimeout", "QueryTooLarge", "Store", "StoreError", "StoreUnavailable",
+    "QueryFailed", "QueryRefused", "QueryTimeout", "QueryTooLarge", "REPRICE_BOUNDS", "Store", "StoreError", "StoreUnavailable",
     "StoreVersionError", "arrow_schema", "load_migrations", "restoring_path", "statement_types",
 ]

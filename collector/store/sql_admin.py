@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from claudescope import semconv as sc
 from claudescope.collector.columns import CALLS_TABLE
 
 # Every session (cursors included) reads and buckets time in UTC whatever the host's zone:
@@ -51,10 +52,19 @@ REPRICE_COLUMNS = (
 )
 
 
+# An estimated cost's mark and bounds (collector/estimates.py), which a reprice recomputes too.
+_ESTIMATE_COLUMNS = (
+    f"coalesce(json_extract(attributes, '$.\"{sc.CS_CACHE_SPLIT_ESTIMATED}\"')::VARCHAR = 'true', false) AS estimated",
+    f"json_extract_string(attributes, '$.\"{sc.CS_COST_LOW_USD}\"') AS cost_low",
+    f"json_extract_string(attributes, '$.\"{sc.CS_COST_HIGH_USD}\"') AS cost_high",
+)
+
+
 def reprice_rows(cost_columns: tuple[str, ...], *, since: bool) -> str:
-    """The rows a reprice recomputes: its inputs and the stored costs (from ? on when ``since``)."""
+    """The rows a reprice recomputes: its inputs, the stored costs and the estimate's bounds
+    (``estimated``, ``cost_low``, ``cost_high``), from ? on when ``since``."""
     where = " WHERE start_time >= ?" if since else ""
-    return f"SELECT {', '.join(REPRICE_COLUMNS + cost_columns)} FROM {CALLS_TABLE}{where}"
+    return f"SELECT {', '.join(REPRICE_COLUMNS + cost_columns + _ESTIMATE_COLUMNS)} FROM {CALLS_TABLE}{where}"
 
 
 SPEND_SINCE = "SELECT coalesce(sum(cost_usd), 0) FROM calls WHERE start_time >= ?"

@@ -35,9 +35,17 @@ def mark_superseded(keys: str) -> str:
             "WHERE c.trace_id = k.trace_id AND c.span_id = k.span_id")
 
 
+REPRICE_BOUNDS = "bounds"  # a reprice's column of JSON patches for an estimate's bounds
+
+
 def update_costs(source: str, columns: Sequence[str]) -> str:
-    """Set ``columns`` of the rows keyed in ``source`` to its values (a reprice)."""
-    sets = ", ".join(f"{c} = k.{c}" for c in columns if c not in CALL_KEY)
+    """Set ``columns`` of the rows keyed in ``source`` to its values (a reprice); a non-NULL
+    ``REPRICE_BOUNDS`` value is merged into the row's attributes (RFC 7386: null drops a key)."""
+    sets = ", ".join(
+        f"attributes = CASE WHEN k.{c} IS NULL THEN c.attributes ELSE json_merge_patch(c.attributes, k.{c}) END"
+        if c == REPRICE_BOUNDS else f"{c} = k.{c}"
+        for c in columns if c not in CALL_KEY
+    )
     return (f"UPDATE {CALLS_TABLE} AS c SET {sets} FROM {source} AS k "
             "WHERE c.trace_id = k.trace_id AND c.span_id = k.span_id")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from decimal import Decimal
 
 import subprocess
 import sys
@@ -42,6 +43,33 @@ def test_reprice_reports_difference_live_and_offline(collector_factory, tmp_path
     r = _run("reprice", "--data", str(data), "--since", "2000-01-01", cwd=tmp_path)  # built-in table again
     assert r.returncode == 0, r.stderr
     assert "now unpriced 2" in r.stdout
+
+
+def test_reprice_recomputes_the_bounds_of_an_estimated_cost(collector_factory, tmp_path: Path) -> None:
+    from tests.collector.test_producer_model import MODEL, openllmetry_js
+
+    data = tmp_path / "d"
+    running = collector_factory(data_dir=data)
+    running.post_spans([openllmetry_js(33)])  # cache writes without their 5m/1h split: estimated
+    before = json.loads(running.query("SELECT attributes FROM calls")[0]["attributes"])
+    running.stop()
+    toml = tmp_path / "prices.toml"
+    # 1h writes cost more now; 5m writes (how the row is priced, the low bound) do not.
+    toml.write_text(f'[prices]\n"{MODEL}" = {{ input = 3.0, output = 15.0, cache_write_5m = 3.75, cache_write_1h = 9.0, cache_read = 0.3 }}\n')
+    r = _run("reprice", "--data", str(data), "--config", str(toml), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "0 changed" in r.stdout  # the cost itself did not move
+    (row,) = collector_factory(data_dir=data).query("SELECT cost_usd, attributes FROM calls")
+    attributes = json.loads(row["attributes"])
+    uncached, writes, output = Decimal(120), Decimal(1200), Decimal(33)
+    low = (uncached * Decimal("3.0") + writes * Decimal("3.75") + output * Decimal("15.0")) / 10**6
+    high = (uncached * Decimal("3.0") + writes * Decimal("9.0") + output * Decimal("15.0")) / 10**6
+    assert attributes["claudescope.cache_split_estimated"] is True
+    assert (Decimal(row["cost_usd"]), Decimal(attributes["claudescope.cost_low_usd"])) == (low, low)
+    assert Decimal(attributes["claudescope.cost_high_usd"]) == high != Decimal(before["claudescope.cost_high_usd"])
+    # Only the high bound moved: every other attribute is as ingested.
+    assert {k: v for k, v in attributes.items() if k != "claudescope.cost_high_usd"} == \
+        {k: v for k, v in before.items() if k != "claudescope.cost_high_usd"}
 
 
 def test_export_backup_restore(collector_factory, tmp_path: Path) -> None:
