@@ -156,7 +156,7 @@ def up(
 
 @app.command()
 def status(data: DataOpt = None, config: ConfigOpt = None) -> None:
-    """Show whether a detached `claudescope up` is running, and where."""
+    """Show whether a `claudescope up` (detached or in the foreground) is running, and where."""
     from claudescope.cli.supervisor import show_status
 
     raise typer.Exit(show_status(_config(config, data_dir=data), console=out))
@@ -164,7 +164,7 @@ def status(data: DataOpt = None, config: ConfigOpt = None) -> None:
 
 @app.command()
 def stop(data: DataOpt = None, config: ConfigOpt = None) -> None:
-    """Stop a detached `claudescope up`."""
+    """Stop a `claudescope up` (detached, or in the foreground as Ctrl-C would)."""
     from claudescope.cli.supervisor import stop_detached
 
     raise typer.Exit(stop_detached(_config(config, data_dir=data), console=console))

@@ -3,8 +3,9 @@
 The children are the same commands a user could run by hand (``claudescope collector`` and
 ``claudescope dashboard``), so the compose stack, the tests and ``up`` exercise one code path.
 In the foreground, Ctrl-C or SIGTERM stops both; if one dies the other is stopped too. With
-``--detach`` the children keep running and ``status`` / ``stop`` find them through a small
-state file in the data directory.
+``--detach`` the children keep running. Either way ``status`` / ``stop`` find them through a
+small state file in the data directory; a foreground ``up`` also records its own PID there (so
+``stop`` asks it to stop its children in order) and removes the file when it exits.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -30,25 +30,16 @@ from rich.table import Table
 
 from claudescope.config import DEFAULT_DATA_DIR, Config
 from claudescope.cli.preflight import server_problem
+from claudescope.cli.up_state import (
+    STATE_FILE, Child, alive, is_ours, read_state, read_supervisor, remove_state, running_children, start_time,
+    this_process, write_state,
+)
 from claudescope.store_identity import read_store_id
 
-STATE_FILE = "up.json"
 _START_TIMEOUT_S = 60.0
 _STOP_GRACE_S = 10.0
 _PR_SET_PDEATHSIG = 1
 _SERVER_MODULES = ("duckdb", "pyarrow", "uvicorn", "streamlit", "apprise")
-
-
-@dataclass(frozen=True, slots=True)
-class Child:
-    """One supervised process and the URL that says it is healthy."""
-
-    name: str
-    pid: int
-    url: str
-    health_url: str
-    # From /proc/PID/stat: tells our process from a later one that reused its PID.
-    start_time: int | None = None
 
 
 def run_up(config: Config, *, detach: bool, console: Console, demo_calls: int = 0) -> int:
@@ -64,7 +55,7 @@ def run_up(config: Config, *, detach: bool, console: Console, demo_calls: int = 
             "(pip install 'claudescope\\[server]')"
         )
         return 3
-    if _running_children(config):
+    if running_children(config):
         console.print(f"[yellow]already running[/] for {config.data_dir} (see `claudescope status`)")
         return 1
     # Before any child starts or any log is opened: a busy port or a store served elsewhere
@@ -82,7 +73,7 @@ def run_up(config: Config, *, detach: bool, console: Console, demo_calls: int = 
         signal.signal(sig, stop.handle)
     for name, argv, url, health in _plan(config):
         proc = _spawn(argv, config.data_dir / f"{name}.log", detach=detach)
-        child = Child(name, proc.pid, url, url + health, _start_time(proc.pid))
+        child = Child(name, proc.pid, url, url + health, start_time(proc.pid))
         procs.append((child, proc))
         if not _wait_healthy(child, proc, stop) or not _serves_our_store(config, child, proc):
             if not stop.requested:
@@ -94,13 +85,26 @@ def run_up(config: Config, *, detach: bool, console: Console, demo_calls: int = 
                 return 0
             return 1
     console.print(_where_panel(config, detach=detach))
+    if detach:
+        return _demo_then_detach(config, procs, console, stop, demo_calls)
+    write_state(config, [c for c, _ in procs], supervisor=this_process())
+    try:
+        if demo_calls > 0 and not _run_demo(config, demo_calls, console, stop):
+            _stop_all([p for _, p in procs])
+            return 0 if stop.requested else 1
+        return _supervise(procs, console, stop)
+    finally:
+        remove_state(config)
+
+
+def _demo_then_detach(
+    config: Config, procs: list[tuple[Child, subprocess.Popen[bytes]]], console: Console, stop: _Stop, demo_calls: int,
+) -> int:
     if demo_calls > 0 and not _run_demo(config, demo_calls, console, stop):
         _stop_all([p for _, p in procs])
         return 0 if stop.requested else 1
-    if detach:
-        _write_state(config, [c for c, _ in procs])
-        return 0
-    return _supervise(procs, console, stop)
+    write_state(config, [c for c, _ in procs])
+    return 0
 
 
 class _Stop:
@@ -115,39 +119,53 @@ class _Stop:
 
 
 def show_status(config: Config, *, console: Console) -> int:
-    """Print the state of a detached ``up``; exit code 0 when everything is healthy."""
-    children = _read_state(config)
+    """Print the state of an ``up`` (detached or in the foreground); exit code 0 when everything
+    is healthy."""
+    children = read_state(config)
     if not children:
         console.print(f"not running (no {STATE_FILE} in {config.data_dir})")
         return 3
+    supervisor = read_supervisor(config)
+    if supervisor is not None and is_ours(supervisor):
+        console.print(f"claudescope up is running in the foreground (pid {supervisor.pid})")
     table = Table("process", "pid", "alive", "healthy", "address")
     healthy_all = True
     for child in children:
-        alive = _is_ours(child)  # a reused PID is not our child alive
-        healthy = alive and _healthy(child.health_url)
+        running = is_ours(child)  # a reused PID is not our child alive
+        healthy = running and _healthy(child.health_url)
         healthy_all &= healthy
-        table.add_row(child.name, str(child.pid), _yes(alive), _yes(healthy), child.url)
+        table.add_row(child.name, str(child.pid), _yes(running), _yes(healthy), child.url)
     console.print(table)
     return 0 if healthy_all else 1
 
 
 def stop_detached(config: Config, *, console: Console) -> int:
-    """Stop the processes of a detached ``up`` and remove its state file."""
-    children = _read_state(config)
+    """Stop the processes of an ``up`` and remove its state file. A foreground ``up`` is asked
+    to stop (SIGTERM), as Ctrl-C would; what it leaves running after the grace time is killed."""
+    children = read_state(config)
     if not children:
         console.print(f"not running (no {STATE_FILE} in {config.data_dir})")
         return 0
+    supervisor = read_supervisor(config)
+    if supervisor is not None and is_ours(supervisor):
+        running = [c for c in children if is_ours(c)]
+        _stop_supervisor(supervisor)
+        console.print(f"stopped claudescope up (pid {supervisor.pid}) and its " + ", ".join(f"{c.name} ({c.pid})" for c in running))
+        children = [c for c in running if is_ours(c)]  # what it could not stop in time
+        if not children:
+            remove_state(config)
+            return 0
     # A stale state file may name PIDs the system has since given to other processes.
-    ours = [c for c in children if _is_ours(c)]
+    ours = [c for c in children if is_ours(c)]
     for child in ours:
         _signal_group(child.pid, signal.SIGTERM)
     deadline = time.monotonic() + _STOP_GRACE_S
-    while time.monotonic() < deadline and any(_alive(c.pid) for c in ours):
+    while time.monotonic() < deadline and any(alive(c.pid) for c in ours):
         time.sleep(0.1)
     for child in ours:
-        if _is_ours(child):
+        if is_ours(child):
             _signal_group(child.pid, signal.SIGKILL)
-    (config.data_dir / STATE_FILE).unlink(missing_ok=True)
+    remove_state(config)
     gone = [c for c in children if c not in ours]
     if gone:
         console.print("not running any more (stale state, left alone): " + ", ".join(f"{c.name} ({c.pid})" for c in gone))
@@ -237,27 +255,6 @@ def _last_line(log: Path) -> str:
     return lines[-1][:300] if lines else "it wrote nothing"
 
 
-def _start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return int(stat.read().rsplit(") ", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def _is_ours(child: Child) -> bool:
-    """The PID still names the process `up` started: same start time, or a claudescope command line."""
-    if not _alive(child.pid):
-        return False
-    if child.start_time is not None:
-        return _start_time(child.pid) == child.start_time
-    try:  # a state file from before start times were recorded
-        return b"claudescope" in Path(f"/proc/{child.pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-
-
 def _healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback health URL
@@ -303,36 +300,15 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         pass
 
 
-def _alive(pid: int) -> bool:
+def _stop_supervisor(supervisor: Child) -> None:
+    """SIGTERM a foreground ``up`` and give it the time it takes to stop its children."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is not alive
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().split(") ", 1)[1][:1] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _write_state(config: Config, children: Sequence[Child]) -> None:
-    payload = {"children": [asdict(c) for c in children]}
-    (config.data_dir / STATE_FILE).write_text(json.dumps(payload, indent=2), encoding="utf-8")
-
-
-def _read_state(config: Config) -> list[Child]:
-    path = config.data_dir / STATE_FILE
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-        return [Child(**c) for c in payload["children"]]
-    except (OSError, ValueError, KeyError, TypeError):
-        return []
-
-
-def _running_children(config: Config) -> bool:
-    return any(_is_ours(c) for c in _read_state(config))
+        os.kill(supervisor.pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.monotonic() + _STOP_GRACE_S + 5
+    while time.monotonic() < deadline and is_ours(supervisor):
+        time.sleep(0.1)
 
 
 def _run_demo(config: Config, calls: int, console: Console, stop: _Stop) -> bool:

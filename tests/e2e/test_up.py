@@ -110,6 +110,37 @@ def test_foreground_up_stops_children_on_ctrl_c(tmp_path: Path, ports: list[str]
             proc.kill()
 
 
+def test_status_and_stop_find_a_foreground_up(tmp_path: Path, ports: list[str]) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "claudescope", "up", *ports], cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        status = cli("status", cwd=tmp_path)
+        while status.returncode != 0 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+            status = cli("status", cwd=tmp_path)
+        assert status.returncode == 0, status.stdout
+        assert f"running in the foreground (pid {proc.pid})" in status.stdout
+        assert status.stdout.count("yes") == 4  # two processes, alive and healthy
+        children = child_pids(proc.pid)
+        assert len(children) == 2
+        stopped = cli("stop", cwd=tmp_path)
+        assert stopped.returncode == 0
+        said = stopped.stderr.replace("\n", " ")
+        assert f"stopped claudescope up (pid {proc.pid}) and its collector (" in said and "dashboard (" in said
+        assert "stale" not in said
+        assert proc.wait(timeout=30) == 0  # it stopped its children in order, as on Ctrl-C
+        wait_dead(children)
+        assert "stopped" in (proc.stdout.read() if proc.stdout else "")
+        assert not (tmp_path / "claudescope-data" / "up.json").exists()
+        assert cli("status", cwd=tmp_path).returncode == 3
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def test_killed_supervisor_leaves_no_orphans(tmp_path: Path, ports: list[str]) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "claudescope", "up", *ports], cwd=tmp_path,
