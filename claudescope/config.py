@@ -42,6 +42,7 @@ from claudescope.config_model import (
     ReconcileConfig,
     RuleConfig,
 )
+from claudescope.config_env import admin_url, apply_env_admin, apply_env_notify
 from claudescope.config_prices import parse_prices
 from claudescope.durations import parse_duration
 from claudescope.pricing.limits import MAX_STORED_USD
@@ -126,40 +127,10 @@ def load_config(
         config = _apply_file(config, path)
     for name, (var, raw) in _env_values(env).items():
         config = _apply_scalars(config, {name: raw}, source=ENV_VAR_SOURCE + var)
-    config = _apply_env_notify(config, env)
-    config = _apply_env_admin(config, env)
+    config = apply_env_notify(config, env)
+    config = apply_env_admin(config, env)
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
     return _apply_scalars(config, flags, source=COMMAND_LINE)
-
-
-def _apply_env_notify(config: Config, env: Mapping[str, str]) -> Config:
-    """``CLAUDESCOPE_NOTIFY_URLS``: whitespace-separated apprise URLs, replacing ``[notify] urls``.
-
-    Notify URLs carry credentials (webhook tokens, SMTP passwords), so deployments keep them
-    in an env file (compose/claudescope.env) rather than in a committed config file.
-    """
-    raw = env.get(ENV_PREFIX + "NOTIFY_URLS", "")
-    if not raw.strip():
-        return config
-    return replace(config, notify=replace(config.notify, urls=tuple(raw.split())))
-
-
-def _apply_env_admin(config: Config, env: Mapping[str, str]) -> Config:
-    """The Admin API key (only ever from ``ANTHROPIC_ADMIN_API_KEY``) and ``CLAUDESCOPE_ADMIN_API_URL``."""
-    reconcile = config.reconcile
-    url = env.get(ENV_PREFIX + "ADMIN_API_URL", "").strip()
-    if url:
-        reconcile = replace(reconcile, admin_api_url=_admin_url(url, ENV_VAR_SOURCE + ENV_PREFIX + "ADMIN_API_URL"))
-    key = env.get(ADMIN_KEY_ENV, "").strip()
-    if key:
-        reconcile = replace(reconcile, admin_key=AdminKey(key))
-    return replace(config, reconcile=reconcile)
-
-
-def _admin_url(raw: str, source: str) -> str:
-    if not raw.startswith(("http://", "https://")):
-        raise ConfigError("reconcile.admin_api_url", source, f"must be an http:// or https:// URL, got {raw!r}")
-    return raw.rstrip("/")
 
 
 def _reconcile(table: Mapping[str, Any], source: str) -> ReconcileConfig:
@@ -168,7 +139,7 @@ def _reconcile(table: Mapping[str, Any], source: str) -> ReconcileConfig:
                           f"the admin key is read only from the environment variable {ADMIN_KEY_ENV}, never from a file")
     section = _section(ReconcileConfig, table, "reconcile", source)
     if "admin_api_url" in table:
-        section = replace(section, admin_api_url=_admin_url(section.admin_api_url, source))
+        section = replace(section, admin_api_url=admin_url(section.admin_api_url, source))
     return section
 
 

@@ -66,6 +66,9 @@ BAD_VALUES = [
     ("[limits]\nmax_queue_spans = -1\n", "limits.max_queue_spans", "[limits] max_queue_spans: must be an integer 1-100000000, got -1"),
     ("[limits]\ncommit_interval_ms = 1.5\n", "limits.commit_interval_ms", "[limits] commit_interval_ms: must be an integer 1-60000, got 1.5"),
     ("[limits]\nmax_attributes_per_span = true\n", "limits.max_attributes_per_span", "[limits] max_attributes_per_span: must be an integer 1-100000, got True"),
+    # the admin key would cross the network in clear text
+    ("[reconcile]\nadmin_api_url = 'http://admin-proxy.internal:8080'\n", "reconcile.admin_api_url",
+     "[reconcile] admin_api_url: must be https:// for 'admin-proxy.internal': over http:// the admin key would cross the network"),
 ]
 
 
@@ -85,12 +88,18 @@ def test_a_bad_value_is_refused_at_load_naming_key_and_file(tmp_path: Path, text
         ("CLAUDESCOPE_PORT", "4318.5", "must be an integer 1-65535, got '4318.5'"),
         ("CLAUDESCOPE_GRPC_PORT", "99999", "must be an integer 0-65535 (0 = off), got '99999'"),
         ("CLAUDESCOPE_INGEST_WORKERS", "-7", "must be an integer -1-4096"),
+        ("CLAUDESCOPE_ADMIN_API_URL", "http://10.0.0.7", "must be https:// for '10.0.0.7': over http:// the admin key"),
     ],
 )
 def test_a_bad_environment_value_names_the_variable(var: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(None, env={var: value})
     assert str(caught.value).startswith(f"environment variable {var}: {message}")
+
+
+def test_http_admin_url_is_for_loopback_only() -> None:
+    for url in ("http://127.0.0.1:8123", "http://localhost:9", "http://[::1]:80", "https://admin.example.com"):
+        assert load_config(None, env={"CLAUDESCOPE_ADMIN_API_URL": url}).reconcile.admin_api_url == url
 
 
 def test_a_bad_command_line_value_says_so() -> None:
