@@ -22,11 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from claudescope import semconv as sc  # noqa: E402
 from tests.fixtures_collector import call_span, encode_spans, start_collector  # noqa: E402
 
-# Every trace id starts with these bytes and every response id with their hex, followed by a
-# 3-byte send number: a sender rewrites the number in the pre-encoded body (two bytes.replace
-# calls) so each send carries fresh span keys and response ids, like a real exporter's.
+# Every trace id starts with these bytes and every response and request id with their hex,
+# followed by a 3-byte send number: a sender rewrites the number in the pre-encoded body (two
+# bytes.replace calls) so each send carries fresh span keys and ids, like a real exporter's.
 _ID_MARK = bytes.fromhex("9c3e71d2a50f")
 _BLANK_SEND = bytes(3)
 MODELS = ["claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1", "claude-sonnet-4-5-20250929"]
@@ -46,7 +47,8 @@ def make_batches(n_batches: int, size: int, seed: int = 1) -> list[bytes]:
                 feature=rng.choice(FEATURES), user_id=f"u-{rng.randint(1, 500)}", prompt_version="v2",
                 stop_reason=rng.choice(["end_turn", "end_turn", "max_tokens", "tool_use"]),
                 duration_ms=rng.uniform(200, 9000), stream=rng.random() < 0.5,
-                attributes={"server.address": "api.anthropic.com", "claudescope.ratelimit.tokens.remaining": rng.randint(0, 10**6)},
+                attributes={sc.SERVER_ADDRESS: "api.anthropic.com", sc.CS_RATELIMIT_PREFIX + "tokens.remaining": rng.randint(0, 10**6),
+                            sc.ANTHROPIC_REQUEST_ID: "req_" + (_ID_MARK + _BLANK_SEND).hex() + rng.randbytes(6).hex()},
             )
             for _ in range(size)
         ]
@@ -55,7 +57,7 @@ def make_batches(n_batches: int, size: int, seed: int = 1) -> list[bytes]:
 
 
 def fresh_copy(body: bytes, send: int) -> bytes:
-    """``body`` (from make_batches) with send number ``send`` in its trace and response ids."""
+    """``body`` (from make_batches) with send number ``send`` in its trace, response and request ids."""
     number = send.to_bytes(3, "big")
     body = body.replace(_ID_MARK + _BLANK_SEND, _ID_MARK + number)
     return body.replace((_ID_MARK + _BLANK_SEND).hex().encode(), (_ID_MARK + number).hex().encode())

@@ -94,8 +94,9 @@ def rows_to_arrow(rows: list[tuple[Any, ...]]) -> pa.Table:
 
 def resolve_workers(configured: int, cores: int | None = None) -> int:
     """-1 (auto): one worker per core but one (the collector's own process keeps a core for its
-    commits), at most 8; none on 1-2 cores, where the single DuckDB writer is the bottleneck
-    and a worker would only add its memory (bench/bench_ingest.py --workers)."""
+    commits), at most 8; none on 1-2 cores. There a worker still buys about a third more
+    throughput, but its ~150 MB would break the 500 MB target on the small machines that have
+    so few cores (bench/bench_ingest.py --workers; docs/configuration.md gives the numbers)."""
     if configured >= 0:
         return configured
     cores = cores or os.cpu_count() or 1

@@ -35,8 +35,10 @@ from claudescope.pricing import PriceTable
 
 _MAX_FACTS = 20_000  # merged rows kept for a later copy of the same call
 # Recent batches kept (by reference) to merge copies exported later: minutes of a typical app's
-# calls, about a second at full ingest speed (the bound keeps the collector under 500 MB).
-_MAX_RECENT_BYTES = 16 * 1024 * 1024
+# calls, most of a second at full ingest speed. The bound keeps the collector under 500 MB:
+# bench_ingest.py peaked at 488-513 MB with 16 MiB, 472-478 MB with 8 MiB (mimalloc keeps the
+# pages of retained batches, so the cost in RSS is a few times the bytes retained).
+_MAX_RECENT_BYTES = 8 * 1024 * 1024
 _PARENT, _SIBLING, _SERVER = 1, 2, 3  # how strongly two id-less copies are related (lower: stronger)
 _KEYS = ("trace_id", "span_id", "parent_span_id", "response_id", "request_id", "source_rank", "source",
          "superseded", "operation", "output_tokens")
