@@ -5,7 +5,7 @@ The children are the same commands a user could run by hand (``claudescope colle
 In the foreground, Ctrl-C or SIGTERM stops both; if one dies the other is stopped too. With
 ``--detach`` the children keep running. Either way ``status`` / ``stop`` find them through a
 small state file in the data directory; a foreground ``up`` also records its own PID there (so
-``stop`` asks it to stop its children in order) and removes the file when it exits.
+``stop`` can Ctrl-C it: it then stops its children in order) and removes the file when it exits.
 """
 
 from __future__ import annotations
@@ -128,6 +128,9 @@ def show_status(config: Config, *, console: Console) -> int:
     supervisor = read_supervisor(config)
     if supervisor is not None and is_ours(supervisor):
         console.print(f"claudescope up is running in the foreground (pid {supervisor.pid})")
+    elif supervisor is not None and not any(is_ours(c) for c in children):
+        console.print(f"not running (the foreground up that wrote {STATE_FILE} in {config.data_dir} was killed)")
+        return 3
     table = Table("process", "pid", "alive", "healthy", "address")
     healthy_all = True
     for child in children:
@@ -140,8 +143,9 @@ def show_status(config: Config, *, console: Console) -> int:
 
 
 def stop_detached(config: Config, *, console: Console) -> int:
-    """Stop the processes of an ``up`` and remove its state file. A foreground ``up`` is asked
-    to stop (SIGTERM), as Ctrl-C would; what it leaves running after the grace time is killed."""
+    """Stop the processes of an ``up`` and remove its state file. A foreground ``up`` gets the
+    SIGINT of a Ctrl-C (which also cuts a running demo short); what it leaves running after the
+    grace time is killed."""
     children = read_state(config)
     if not children:
         console.print(f"not running (no {STATE_FILE} in {config.data_dir})")
@@ -301,9 +305,9 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 
 def _stop_supervisor(supervisor: Child) -> None:
-    """SIGTERM a foreground ``up`` and give it the time it takes to stop its children."""
+    """Ctrl-C a foreground ``up`` and give it the time it takes to stop its children."""
     try:
-        os.kill(supervisor.pid, signal.SIGTERM)
+        os.kill(supervisor.pid, signal.SIGINT)
     except (ProcessLookupError, PermissionError):
         return
     deadline = time.monotonic() + _STOP_GRACE_S + 5

@@ -155,6 +155,25 @@ def test_killed_supervisor_leaves_no_orphans(tmp_path: Path, ports: list[str]) -
     proc.kill()
     proc.wait()
     wait_dead(children, timeout_s=20)
+    status = cli("status", cwd=tmp_path)
+    assert status.returncode == 3  # nothing runs, whether or not it had written up.json
+
+
+def test_status_after_a_killed_foreground_up_says_not_running(tmp_path: Path, ports: list[str]) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "claudescope", "up", *ports], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "claudescope-data" / "up.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        children = child_pids(proc.pid)
+        assert len(children) == 2
+    finally:
+        proc.kill()
+        proc.wait()
+    wait_dead(children, timeout_s=20)
+    status = cli("status", cwd=tmp_path)
+    assert status.returncode == 3 and "was killed" in status.stdout.replace("\n", " ")
 
 
 def test_up_reports_a_config_error_naming_key_and_file(tmp_path: Path, ports: list[str]) -> None:
