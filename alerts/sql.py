@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from claudescope.alerts.rules import Rule
-from claudescope.call_facts import SPEND_PERIODS, TOTAL_INPUT_TOKENS_SQL, spend_by_limit_sql, spend_period_starts
+from claudescope import semconv as sc
+from claudescope.call_facts import SPEND_PERIODS, TOTAL_INPUT_TOKENS_SQL, attribute_sql, spend_by_limit_sql, spend_period_starts
 from claudescope.semconv import SPEND_LIMIT_ERROR_TYPES
 
 Query = tuple[str, list[Any]]
@@ -115,9 +116,9 @@ def _cache(rule: Rule, now: datetime) -> Query:
 
 def _headroom(rule: Rule, now: datetime) -> Query:
     # The resource name comes from a fixed list (call_facts.RATELIMIT_RESOURCES), never from user text.
-    prefix = f"claudescope.ratelimit.{rule.params['resource']}"
-    remaining = f"TRY_CAST(json_extract_string(attributes, '$.\"{prefix}.remaining\"') AS DOUBLE)"
-    limit = f"TRY_CAST(json_extract_string(attributes, '$.\"{prefix}.limit\"') AS DOUBLE)"
+    prefix = f"{sc.CS_RATELIMIT_PREFIX}{rule.params['resource']}"
+    remaining = f"TRY_CAST({attribute_sql(prefix + '.remaining')} AS DOUBLE)"
+    limit = f"TRY_CAST({attribute_sql(prefix + '.limit')} AS DOUBLE)"
     return (f"SELECT {key_sql(rule)} AS key, count(*) AS n, "
             f"arg_max({remaining}, start_time) AS remaining, arg_max({limit}, start_time) AS lim "
             f"FROM calls WHERE start_time >= {_TS} AND {remaining} IS NOT NULL AND {limit} > 0 AND {_NOT_SPEND_LIMIT}"

@@ -21,8 +21,16 @@ TOTAL_INPUT_TOKENS_SQL = " + ".join(f"coalesce({c}, 0)" for c in INPUT_TOKEN_COL
 # instrumentation records as claudescope.ratelimit.<resource>.{limit,remaining,reset}.
 RATELIMIT_RESOURCES: tuple[str, ...] = ("requests", "tokens", "input_tokens", "output_tokens")
 
+
+
+def attribute_sql(key: str) -> str:
+    """SQL for one key of a call's ``attributes`` JSON, as text (NULL when absent)."""
+    path = '$."' + key + '"'
+    return "json_extract_string(attributes, '" + path.replace("'", "''") + "')"
+
+
 # The Anthropic workspace a call was answered in (the anthropic-workspace-id header), as text.
-WORKSPACE_ID_SQL = f"json_extract_string(attributes, '$.\"{ANTHROPIC_WORKSPACE_ID}\"')"
+WORKSPACE_ID_SQL = attribute_sql(ANTHROPIC_WORKSPACE_ID)
 
 # The spend-limit periods whose traced spend claudescope can sum, and when the current one began.
 SPEND_PERIODS: tuple[str, ...] = ("daily", "weekly", "monthly")

@@ -10,6 +10,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from claudescope.call_facts import attribute_sql
 from claudescope.dashboard.filters import APPS, CLAUDE_CODE, Filters, bucket_step
 from claudescope.rollup_contract import bucket_sql
 
@@ -36,7 +37,7 @@ def ts(moment: datetime) -> str:
 
 def attr(key: str) -> str:
     """One key of the ``attributes`` JSON, as text."""
-    return f"json_extract_string(attributes, {lit('$.' + chr(34) + key + chr(34))})"
+    return attribute_sql(key)
 
 
 def in_list(column: str, values: tuple[str, ...]) -> str:

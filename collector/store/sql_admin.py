@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from claudescope import semconv as sc
+from claudescope.call_facts import attribute_sql
 from claudescope.collector.columns import CALLS_TABLE
 
 # Every session (cursors included) reads and buckets time in UTC whatever the host's zone:
@@ -55,8 +56,8 @@ REPRICE_COLUMNS = (
 # An estimated cost's mark and bounds (collector/estimates.py), which a reprice recomputes too.
 _ESTIMATE_COLUMNS = (
     f"coalesce(json_extract(attributes, '$.\"{sc.CS_CACHE_SPLIT_ESTIMATED}\"')::VARCHAR = 'true', false) AS estimated",
-    f"json_extract_string(attributes, '$.\"{sc.CS_COST_LOW_USD}\"') AS cost_low",
-    f"json_extract_string(attributes, '$.\"{sc.CS_COST_HIGH_USD}\"') AS cost_high",
+    f"{attribute_sql(sc.CS_COST_LOW_USD)} AS cost_low",
+    f"{attribute_sql(sc.CS_COST_HIGH_USD)} AS cost_high",
 )
 
 
