@@ -31,7 +31,7 @@ from rich.table import Table
 from claudescope.config import DEFAULT_DATA_DIR, Config
 from claudescope.cli.preflight import server_problem
 from claudescope.cli.up_state import (
-    STATE_FILE, Child, alive, is_ours, read_state, read_supervisor, remove_state, running_children, start_time,
+    STATE_FILE, Child, alive, is_ours, read_state, remove_state, running_children, start_time,
     this_process, write_state,
 )
 from claudescope.store_identity import read_store_id
@@ -85,26 +85,29 @@ def run_up(config: Config, *, detach: bool, console: Console, demo_calls: int = 
                 return 0
             return 1
     console.print(_where_panel(config, detach=detach))
+    children = [c for c, _ in procs]
     if detach:
-        return _demo_then_detach(config, procs, console, stop, demo_calls)
-    write_state(config, [c for c, _ in procs], supervisor=this_process())
+        failed = _demo(config, procs, console, stop, demo_calls)
+        if failed is None:
+            write_state(config, children)
+        return 0 if failed is None else failed
+    write_state(config, children, supervisor=this_process())
     try:
-        if demo_calls > 0 and not _run_demo(config, demo_calls, console, stop):
-            _stop_all([p for _, p in procs])
-            return 0 if stop.requested else 1
-        return _supervise(procs, console, stop)
+        failed = _demo(config, procs, console, stop, demo_calls)
+        return _supervise(procs, console, stop) if failed is None else failed
     finally:
         remove_state(config)
 
 
-def _demo_then_detach(
+def _demo(
     config: Config, procs: list[tuple[Child, subprocess.Popen[bytes]]], console: Console, stop: _Stop, demo_calls: int,
-) -> int:
+) -> int | None:
+    """Drive the demo day when asked; the exit code when it did not finish (the children are
+    stopped then), else None."""
     if demo_calls > 0 and not _run_demo(config, demo_calls, console, stop):
         _stop_all([p for _, p in procs])
         return 0 if stop.requested else 1
-    write_state(config, [c for c, _ in procs])
-    return 0
+    return None
 
 
 class _Stop:
@@ -121,11 +124,10 @@ class _Stop:
 def show_status(config: Config, *, console: Console) -> int:
     """Print the state of an ``up`` (detached or in the foreground); exit code 0 when everything
     is healthy."""
-    children = read_state(config)
+    children, supervisor = read_state(config)
     if not children:
         console.print(f"not running (no {STATE_FILE} in {config.data_dir})")
         return 3
-    supervisor = read_supervisor(config)
     if supervisor is not None and is_ours(supervisor):
         console.print(f"claudescope up is running in the foreground (pid {supervisor.pid})")
     elif supervisor is not None and not any(is_ours(c) for c in children):
@@ -146,11 +148,10 @@ def stop_detached(config: Config, *, console: Console) -> int:
     """Stop the processes of an ``up`` and remove its state file. A foreground ``up`` gets the
     SIGINT of a Ctrl-C (which also cuts a running demo short); what it leaves running after the
     grace time is killed."""
-    children = read_state(config)
+    children, supervisor = read_state(config)
     if not children:
         console.print(f"not running (no {STATE_FILE} in {config.data_dir})")
         return 0
-    supervisor = read_supervisor(config)
     if supervisor is not None and is_ours(supervisor):
         running = [c for c in children if is_ours(c)]
         _stop_supervisor(supervisor)

@@ -81,25 +81,20 @@ def this_process() -> Child:
     return Child("up", os.getpid(), "", "", start_time(os.getpid()))
 
 
-def read_supervisor(config: Config) -> Child | None:
-    """The foreground ``up`` the state file names, if any."""
+def read_state(config: Config) -> tuple[list[Child], Child | None]:
+    """(the children, the foreground ``up``) the state file names; no children when there is no
+    (readable) file, no ``up`` when it was detached."""
     try:
         payload = json.loads((config.data_dir / STATE_FILE).read_text(encoding="utf-8"))
-        return Child(**payload["supervisor"])
+        children = [Child(**c) for c in payload["children"]]
     except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def read_state(config: Config) -> list[Child]:
-    """The children the state file names; none when there is no (readable) file."""
-    path = config.data_dir / STATE_FILE
+        return [], None
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-        return [Child(**c) for c in payload["children"]]
-    except (OSError, ValueError, KeyError, TypeError):
-        return []
+        return children, Child(**payload["supervisor"])
+    except (KeyError, TypeError):
+        return children, None
 
 
 def running_children(config: Config) -> bool:
     """Whether a process the state file names is still the one ``up`` started."""
-    return any(is_ours(c) for c in read_state(config))
+    return any(is_ours(c) for c in read_state(config)[0])
