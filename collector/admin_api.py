@@ -71,7 +71,8 @@ def reprice_store(store: Store, prices: PriceTable, since: datetime | None) -> R
     before = after = Decimal(0)
     newly_priced = now_unpriced = 0
     for row in rows:
-        new = _price_row(prices, row)
+        usage = _usage(row)
+        new = _price_row(prices, row, usage)
         old_total = row["cost_usd"]
         if not row["superseded"]:
             before += old_total or 0
@@ -82,7 +83,7 @@ def reprice_store(store: Store, prices: PriceTable, since: datetime | None) -> R
             now_unpriced += 1
         if any(new[c] != row[c] for c in _COST_COLUMNS[:-1]):
             cost_changed += 1
-        bounds = _bounds_patch(prices, row)
+        bounds = _bounds_patch(prices, row, usage)
         if bounds is not None or any(new[c] != row[c] for c in _COST_COLUMNS):
             changed.append({"trace_id": row["trace_id"], "span_id": row["span_id"], **new, REPRICE_BOUNDS: bounds})
     if changed:
@@ -92,21 +93,21 @@ def reprice_store(store: Store, prices: PriceTable, since: datetime | None) -> R
     return RepriceReport(len(rows), cost_changed, before, after, newly_priced, now_unpriced)
 
 
-def _price_row(prices: PriceTable, row: dict[str, Any]) -> dict[str, Any]:
+def _price_row(prices: PriceTable, row: dict[str, Any], usage: Usage) -> dict[str, Any]:
     # The ingest rule (PriceTable.bill): unbilled operations zero, NULL when unpriced or unstorable.
     # Prices by date: the call pays the prices in force at its start_time, as at ingest.
     columns = prices.bill(row["operation"] or "", failed=row["status"] == "error",
-                          model=_model(row), usage=_usage(row), at=row["start_time"])
+                          model=_model(row), usage=usage, at=row["start_time"])
     return dict(zip(_COST_COLUMNS, columns, strict=True))
 
 
-def _bounds_patch(prices: PriceTable, row: dict[str, Any]) -> str | None:
+def _bounds_patch(prices: PriceTable, row: dict[str, Any], usage: Usage) -> str | None:
     """For an estimated cost whose bounds change with ``prices``: the JSON patch of its
     attributes (a bound that became unknown is removed); else None."""
     if not row["estimated"]:
         return None
     marks: dict[str, Any] = {}
-    estimates.mark(marks, prices, row["operation"] or "", row["status"] == "error", _model(row), _usage(row), at=row["start_time"])
+    estimates.mark(marks, prices, row["operation"] or "", row["status"] == "error", _model(row), usage, at=row["start_time"])
     low, high = marks.get(estimates.COST_LOW), marks.get(estimates.COST_HIGH)
     if (low, high) == (row["cost_low"], row["cost_high"]):
         return None
