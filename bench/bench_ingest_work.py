@@ -38,6 +38,7 @@ from pathlib import Path
 
 _SPANS_PER_BATCH = 512
 _FOLD_EVERY = 10
+_CALLGRIND = ("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null")
 
 
 def main() -> None:
@@ -123,8 +124,7 @@ def _callgrind(args: argparse.Namespace) -> None:
 
 
 def _instructions(batches: int, decode_only: bool) -> int:
-    argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
-            "--batches", str(batches), *(["--decode-only"] if decode_only else [])]
+    argv = [*_CALLGRIND, sys.executable, __file__, "--batches", str(batches), *(["--decode-only"] if decode_only else [])]
     # A fixed hash seed: set and dict layouts, and so the instructions, repeat from run to run.
     done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"}, check=False)
     return _collected(done.stderr, done.returncode == 0)
@@ -133,14 +133,14 @@ def _instructions(batches: int, decode_only: bool) -> int:
 def _collector_instructions(batches: int) -> int:
     """Instructions of a collector subprocess, from start to a SIGTERM stop, sent ``batches``."""
     _, work = _bodies(batches)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    from tests.fixtures_collector import free_port  # the measured checkout's, as _bodies imports it
+
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAUDESCOPE_")}
     env.update(CLAUDESCOPE_INGEST_WORKERS="0", PYTHONHASHSEED="0")
     with tempfile.TemporaryDirectory() as tmp:
-        argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-m", "claudescope",
-                "collector", "--data", f"{tmp}/data", "--port", str(port), "--grpc-port", "0", "--no-alerts"]
+        argv = [*_CALLGRIND, sys.executable, "-m", "claudescope", "collector", "--data", f"{tmp}/data", "--port", str(port),
+                "--grpc-port", "0", "--no-alerts"]
         proc = subprocess.Popen(argv, cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             _send(port, work, proc)
